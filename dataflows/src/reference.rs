@@ -1,0 +1,103 @@
+//! The reference model: every output of the graph recomputed from scratch with maps and loops.
+//!
+//! It shares nothing with the incremental path but the pure scoring functions in [`crate::score`] (so that
+//! floats agree to the bit); in particular it recomputes each user's window from the full event set rather
+//! than using [`crate::recent::RecentWindows`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::feed::Op;
+use crate::score;
+use crate::snapshot::Snapshot;
+use crate::types::*;
+
+/// A plain list of live interactions and the parameters to compute from them.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    params: Params,
+    live: Vec<Interaction>,
+}
+
+impl Reference {
+    /// An empty model.
+    pub fn new(params: Params) -> Self {
+        Reference { params, live: Vec::new() }
+    }
+
+    /// Applies one operation.
+    pub fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Insert(e) => self.live.push(e),
+            Op::DeleteUser(user) => self.live.retain(|e| e.user != user),
+            Op::Clear => self.live.clear(),
+        }
+    }
+
+    /// Every output, computed from scratch.
+    pub fn snapshot(&self) -> Snapshot {
+        let p = &self.params;
+        let mut snap = Snapshot::default();
+
+        let mut users_of: BTreeMap<(ItemId, EventTypeId), BTreeSet<UserId>> = BTreeMap::new();
+        for e in &self.live {
+            for key in [(e.item, e.event_type), (e.item, ANY_EVENT_TYPE)] {
+                *snap.item_events.entry(key).or_default() += 1;
+                users_of.entry(key).or_default().insert(e.user);
+            }
+            *snap.trend.entry((e.item, score::trend_bucket(e.timestamp, p.trend_bucket_secs))).or_default() += 1;
+        }
+        snap.item_users = users_of.into_iter().map(|(k, users)| (k, users.len() as isize)).collect();
+
+        let mut per_user_item: BTreeMap<(UserId, ItemId), BTreeMap<(Seconds, EventTypeId), isize>> = BTreeMap::new();
+        for e in &self.live {
+            *per_user_item.entry((e.user, e.item)).or_default().entry((e.timestamp, e.event_type)).or_default() += 1;
+        }
+        for (key, events) in &per_user_item {
+            if let Some(a) = score::affinity(events.iter().map(|(v, n)| (v, *n)), &p.affinity) {
+                snap.affinity.insert(*key, a);
+            }
+        }
+
+        // Windows from scratch: newest distinct items by latest (timestamp, event type), within the age limit.
+        let mut latest: HashMap<UserId, BTreeMap<ItemId, (Seconds, EventTypeId)>> = HashMap::new();
+        for e in &self.live {
+            let slot = latest.entry(e.user).or_default().entry(e.item).or_insert((e.timestamp, e.event_type));
+            *slot = (*slot).max((e.timestamp, e.event_type));
+        }
+        for (user, items) in latest {
+            let newest = items.values().map(|(ts, _)| *ts).max().unwrap_or(0);
+            let mut entries: Vec<RecentEntry> = items
+                .into_iter()
+                .map(|(item, (timestamp, event_type))| RecentEntry { timestamp, item, event_type })
+                .filter(|e| e.timestamp >= newest.saturating_sub(p.window.max_age_secs))
+                .collect();
+            entries.sort();
+            let keep = entries.len().saturating_sub(p.window.max_items.max(1));
+            snap.recent.insert(user, entries.into_iter().skip(keep).collect());
+        }
+
+        let mut window_counts: HashMap<ItemId, isize> = HashMap::new();
+        let mut co: BTreeMap<(ItemId, ItemId), isize> = BTreeMap::new();
+        for window in snap.recent.values() {
+            for a in window {
+                *window_counts.entry(a.item).or_default() += 1;
+                for b in window {
+                    if a.item != b.item {
+                        *co.entry((a.item, b.item)).or_default() += 1;
+                    }
+                }
+            }
+        }
+        co.retain(|_, c| *c >= p.min_cocount);
+        for (&(a, b), &c) in &co {
+            let sim = score::similarity(p.similarity, c, window_counts[&a], window_counts[&b]);
+            snap.neighbours.entry(a).or_default().push(Neighbour { item: b, similarity_bits: sim.to_bits() });
+        }
+        snap.sort_neighbours();
+        for list in snap.neighbours.values_mut() {
+            list.truncate(p.neighbours);
+        }
+        snap.cooccurrence = co;
+        snap
+    }
+}

@@ -1,0 +1,156 @@
+//! Runs the graph to completion over batches of operations: the harness for tests and benchmarks.
+//!
+//! Worker 0 turns each batch into input changes with an [`EventFeed`] and feeds them as one epoch; every
+//! worker then steps until the outputs are complete for that epoch. The engine does the same live, with a
+//! durable log in front and published indices behind.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use differential_dataflow::input::Input;
+use timely::dataflow::operators::probe::Handle;
+
+use crate::feed::{EventFeed, InputChanges, Op};
+use crate::graph::{self, Inputs};
+use crate::snapshot::Snapshot;
+use crate::types::*;
+
+/// Accumulated diffs of one output collection.
+type Acc<D> = Arc<Mutex<BTreeMap<D, isize>>>;
+
+#[derive(Default)]
+struct Captured {
+    item_users: Acc<((ItemId, EventTypeId), isize)>,
+    item_events: Acc<((ItemId, EventTypeId), isize)>,
+    trend: Acc<((ItemId, i64), isize)>,
+    recent: Acc<(UserId, RecentEntry)>,
+    cooccurrence: Acc<((ItemId, ItemId), isize)>,
+    neighbours: Acc<(ItemId, Neighbour)>,
+    affinity: Acc<((UserId, ItemId), Affinity)>,
+}
+
+/// Feeds `batches` (one epoch each) through the graph on `workers` threads and returns the final outputs
+/// when `capture` is set (an empty snapshot otherwise, for timing runs).
+pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, capture: bool) -> Snapshot {
+    let captured = Arc::new(Captured::default());
+    let shared_batches = Arc::new(Mutex::new(Some(batches)));
+    let config = timely::Config::process(workers.max(1));
+    let params = params.clone();
+    let sink = captured.clone();
+    timely::execute(config, move |worker| {
+        let probe = Handle::new();
+        let sink = sink.clone();
+        let (mut events_in, mut recent_in) = worker.dataflow::<Epoch, _, _>(|scope| {
+            let (events_in, events) = scope.new_collection();
+            let (recent_in, recent) = scope.new_collection();
+            let out = graph::build(Inputs { events, recent }, &params);
+            if capture {
+                accumulate(out.item_users, &sink.item_users, &probe);
+                accumulate(out.item_events, &sink.item_events, &probe);
+                accumulate(out.trend, &sink.trend, &probe);
+                accumulate(out.recent, &sink.recent, &probe);
+                accumulate(out.cooccurrence, &sink.cooccurrence, &probe);
+                accumulate(out.neighbours, &sink.neighbours, &probe);
+                accumulate(out.affinity, &sink.affinity, &probe);
+            } else {
+                out.item_users.probe_with(&probe);
+                out.item_events.probe_with(&probe);
+                out.trend.probe_with(&probe);
+                out.neighbours.probe_with(&probe);
+                out.affinity.probe_with(&probe);
+                out.recent.probe_with(&probe);
+            }
+            (events_in, recent_in)
+        });
+        let batches = if worker.index() == 0 { shared_batches.lock().unwrap().take().unwrap_or_default() } else { Vec::new() };
+        // Only worker 0 has batches; the others finish once worker 0 closes its inputs.
+        let mut feed = EventFeed::new(params.window.clone());
+        let mut changes = InputChanges::default();
+        for (epoch, batch) in batches.into_iter().enumerate() {
+            changes.events.clear();
+            changes.recent.clear();
+            for op in &batch {
+                feed.apply(op, &mut changes);
+            }
+            for (e, d) in changes.events.drain(..) {
+                events_in.update(e, d);
+            }
+            for (r, d) in changes.recent.drain(..) {
+                recent_in.update(r, d);
+            }
+            let next = epoch as u64 + 1;
+            events_in.advance_to(next);
+            recent_in.advance_to(next);
+            events_in.flush();
+            recent_in.flush();
+            worker.step_while(|| probe.less_than(&next));
+        }
+        events_in.close();
+        recent_in.close();
+        while worker.step_or_park(None) {}
+    })
+    .expect("timely workers");
+
+    if !capture {
+        return Snapshot::default();
+    }
+    let mut snap = Snapshot {
+        item_users: single(take(&captured.item_users)),
+        item_events: single(take(&captured.item_events)),
+        trend: single(take(&captured.trend)),
+        cooccurrence: single(take(&captured.cooccurrence)),
+        ..Snapshot::default()
+    };
+    for ((user, entry), d) in take(&captured.recent) {
+        if d != 0 {
+            assert_eq!(d, 1, "a window entry appears once");
+            snap.recent.entry(user).or_default().insert(entry);
+        }
+    }
+    for ((item, n), d) in take(&captured.neighbours) {
+        if d != 0 {
+            assert_eq!(d, 1, "a neighbour appears once");
+            snap.neighbours.entry(item).or_default().push(n);
+        }
+    }
+    for ((key, a), d) in take(&captured.affinity) {
+        if d != 0 {
+            assert_eq!(d, 1, "an affinity appears once");
+            snap.affinity.insert(key, a);
+        }
+    }
+    snap.sort_neighbours();
+    snap
+}
+
+fn take<D: Ord>(acc: &Acc<D>) -> BTreeMap<D, isize> {
+    std::mem::take(&mut *acc.lock().unwrap())
+}
+
+/// Turns the accumulated `(key, value)` updates of a function-like output into a map `key → value`.
+fn single<K: Ord, V>(updates: BTreeMap<(K, V), isize>) -> BTreeMap<K, V> {
+    updates
+        .into_iter()
+        .map(|((k, v), d)| {
+            assert_eq!(d, 1, "each key has exactly one value");
+            (k, v)
+        })
+        .collect()
+}
+
+fn accumulate<D>(collection: crate::graph::Coll<'_, D>, acc: &Acc<D>, probe: &Handle<Epoch>)
+where
+    D: timely::ExchangeData + Ord + Clone,
+{
+    let acc = acc.clone();
+    collection
+        .inspect(move |(d, _t, r)| {
+            let mut map = acc.lock().unwrap();
+            let slot = map.entry(d.clone()).or_insert(0);
+            *slot += r;
+            if *slot == 0 {
+                map.remove(d);
+            }
+        })
+        .probe_with(probe);
+}

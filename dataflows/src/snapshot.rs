@@ -1,0 +1,33 @@
+//! The full state of every output at one moment, as plain ordered maps: what tests compare.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::types::*;
+
+/// Every output of [`crate::graph::build`], materialised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Distinct users per (item, event type | ANY).
+    pub item_users: BTreeMap<(ItemId, EventTypeId), isize>,
+    /// Events per (item, event type | ANY).
+    pub item_events: BTreeMap<(ItemId, EventTypeId), isize>,
+    /// Events per (item, trend bucket).
+    pub trend: BTreeMap<(ItemId, i64), isize>,
+    /// Each user's recent window.
+    pub recent: BTreeMap<UserId, BTreeSet<RecentEntry>>,
+    /// Co-occurrence counts of ordered pairs.
+    pub cooccurrence: BTreeMap<(ItemId, ItemId), isize>,
+    /// Top-K neighbours per item, best first.
+    pub neighbours: BTreeMap<ItemId, Vec<Neighbour>>,
+    /// Decayed affinity per (user, item).
+    pub affinity: BTreeMap<(UserId, ItemId), Affinity>,
+}
+
+impl Snapshot {
+    /// Sorts each item's neighbours best first (similarity descending, then item ascending).
+    pub fn sort_neighbours(&mut self) {
+        for list in self.neighbours.values_mut() {
+            list.sort_by(|x, y| y.similarity_bits.cmp(&x.similarity_bits).then(x.item.cmp(&y.item)));
+        }
+    }
+}

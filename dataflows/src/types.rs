@@ -1,0 +1,172 @@
+//! The plain data that flows through the graphs, and the parameters that shape them.
+
+use serde::{Deserialize, Serialize};
+
+/// Dense, interned user id (the engine maps external string ids to these).
+pub type UserId = u32;
+/// Dense, interned item id.
+pub type ItemId = u32;
+/// Dense, interned event type id (`"click"`, `"purchase"`, …).
+pub type EventTypeId = u16;
+/// Event time: seconds since the Unix epoch, as in Personalize's `TIMESTAMP`.
+pub type Seconds = i64;
+/// Dataflow logical time: the sequencer's epoch counter. Models never depend on it, only on [`Seconds`].
+pub type Epoch = u64;
+
+/// The event type key under which every event type is counted together.
+pub const ANY_EVENT_TYPE: EventTypeId = EventTypeId::MAX;
+
+/// One user–item interaction, the unit of the `events` input collection.
+///
+/// Inserted with diff `+1` when accepted, retracted with `-1` when the user's data is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Interaction {
+    /// Who interacted.
+    pub user: UserId,
+    /// With what.
+    pub item: ItemId,
+    /// How (interned event type).
+    pub event_type: EventTypeId,
+    /// When, in event time.
+    pub timestamp: Seconds,
+}
+
+/// One item in a user's recent window: the item, the time of its latest interaction and that interaction's type.
+///
+/// Ordered by time first, so that a sorted window reads oldest to newest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecentEntry {
+    /// Time of the user's latest interaction with `item`.
+    pub timestamp: Seconds,
+    /// The item.
+    pub item: ItemId,
+    /// Type of that latest interaction (the largest id when several share the timestamp).
+    pub event_type: EventTypeId,
+}
+
+/// One of an item's top-K neighbours, with the similarity as order-preserving bits of a non-negative `f64`.
+///
+/// Similarities travel as integers so that records stay totally ordered and exactly comparable; read them
+/// back with [`Neighbour::similarity`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Neighbour {
+    /// The neighbouring item.
+    pub item: ItemId,
+    /// `f64::to_bits` of the (non-negative) similarity.
+    pub similarity_bits: u64,
+}
+
+impl Neighbour {
+    /// The similarity as a float.
+    pub fn similarity(&self) -> f64 {
+        f64::from_bits(self.similarity_bits)
+    }
+}
+
+/// A user's time-decayed affinity for an item, as a fixed-point base-2 logarithm relative to the origin
+/// [`AffinityParams::origin`]: the affinity at time `now` is `2^(log2_fixed / 2^16 − (now − origin) / half_life)`.
+///
+/// Kept in log space so that it never overflows and never needs rebasing; ranking a user's items by it is
+/// the same at every `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Affinity {
+    /// `round(log2(Σ weight · 2^((ts − origin) / half_life)) · 2^16)`.
+    pub log2_fixed: i64,
+}
+
+/// Fixed-point scale of [`Affinity::log2_fixed`].
+pub const AFFINITY_SCALE: f64 = 65536.0;
+
+impl Affinity {
+    /// The affinity's value at event time `now`.
+    pub fn value_at(&self, now: Seconds, params: &AffinityParams) -> f64 {
+        let exponent = self.log2_fixed as f64 / AFFINITY_SCALE
+            - (now - params.origin) as f64 / params.half_life_secs as f64;
+        exponent.exp2()
+    }
+}
+
+/// How item–item similarity is normalised from co-occurrence counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Similarity {
+    /// `c / sqrt(n_a · n_b)`.
+    #[default]
+    Cosine,
+    /// `c / (n_a + n_b − c)`.
+    Jaccard,
+    /// `c / (n_a · n_b)`: lift up to the constant number of users, which no ranking depends on.
+    Lift,
+}
+
+impl std::str::FromStr for Similarity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "cosine" => Ok(Similarity::Cosine),
+            "jaccard" => Ok(Similarity::Jaccard),
+            "lift" => Ok(Similarity::Lift),
+            other => Err(format!("unknown similarity {other:?}: expected cosine, jaccard or lift")),
+        }
+    }
+}
+
+/// Parameters of each user's recent window (the source of co-occurrence).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowParams {
+    /// At most this many distinct items per user (the newest by latest interaction).
+    pub max_items: usize,
+    /// Only items whose latest interaction is at most this many seconds older than the user's newest event.
+    pub max_age_secs: Seconds,
+}
+
+/// Parameters of the time-decayed user–item affinity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AffinityParams {
+    /// Time for an interaction's weight to halve, in seconds.
+    pub half_life_secs: Seconds,
+    /// Fixed origin of the log-space scores (any constant; changing it shifts every score equally).
+    pub origin: Seconds,
+    /// Weight of each event type (index = event type id); missing types weigh 1.
+    pub event_type_weights: Vec<f64>,
+}
+
+impl AffinityParams {
+    /// The weight of one event type.
+    pub fn weight(&self, event_type: EventTypeId) -> f64 {
+        self.event_type_weights.get(event_type as usize).copied().unwrap_or(1.0)
+    }
+}
+
+/// Every documented parameter of the graphs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Recent window per user.
+    pub window: WindowParams,
+    /// Pairs co-occurring in fewer users' windows than this are ignored.
+    pub min_cocount: isize,
+    /// Neighbours kept per item.
+    pub neighbours: usize,
+    /// How co-occurrence is normalised.
+    pub similarity: Similarity,
+    /// Width of the time buckets counted for trending, in seconds.
+    pub trend_bucket_secs: Seconds,
+    /// User–item affinity decay.
+    pub affinity: AffinityParams,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
+            min_cocount: 1,
+            neighbours: 50,
+            similarity: Similarity::Cosine,
+            trend_bucket_secs: 3_600,
+            affinity: AffinityParams {
+                half_life_secs: 30 * 86_400,
+                origin: 1_000_000_000,
+                event_type_weights: Vec::new(),
+            },
+        }
+    }
+}
