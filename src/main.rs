@@ -1,1 +1,5 @@
-fn main(){}
+//! The `streamrec` command line; see `streamrec --help`.
+
+fn main() -> std::process::ExitCode {
+    streamrec::cli::main()
+}

@@ -223,7 +223,11 @@ pub fn parse_value(field: &Field, raw: &str) -> Result<Value, FieldError> {
         }
         FieldType::Float | FieldType::Double => {
             let v: f64 = t.parse().map_err(|_| {
-                err(format!("expected a number ({}), got {}", field.ty, quote(raw)))
+                err(format!(
+                    "expected a number ({}), got {}",
+                    field.ty,
+                    quote(raw)
+                ))
             })?;
             if !v.is_finite() {
                 return Err(err(format!(
@@ -472,14 +476,20 @@ mod tests {
     #[test]
     fn strings_and_categories() {
         let s = f(FieldType::String);
-        assert_eq!(parse_value(&s, " a|b ").unwrap(), Value::String(" a|b ".into()));
+        assert_eq!(
+            parse_value(&s, " a|b ").unwrap(),
+            Value::String(" a|b ".into())
+        );
         let c = f(FieldType::String).categorical();
         assert_eq!(
             parse_value(&c, " Action | Crime||Biopic|").unwrap(),
             Value::Categories(vec!["Action".into(), "Crime".into(), "Biopic".into()])
         );
         assert_eq!(reason(&c, "|"), "required value is empty");
-        assert_eq!(parse_value(&c.clone().nullable(), " | ").unwrap(), Value::Null);
+        assert_eq!(
+            parse_value(&c.clone().nullable(), " | ").unwrap(),
+            Value::Null
+        );
         let t = f(FieldType::String).textual();
         assert_eq!(parse_value(&t, "a|b").unwrap(), Value::String("a|b".into()));
     }
@@ -505,7 +515,10 @@ mod tests {
         assert_eq!(reason(&l, "4.5"), "expected an integer (long), got \"4.5\"");
         assert!(reason(&l, "9223372036854775808").contains("expected an integer"));
         let i = f(FieldType::Int);
-        assert_eq!(parse_value(&i, "2147483647").unwrap(), Value::Int(2147483647));
+        assert_eq!(
+            parse_value(&i, "2147483647").unwrap(),
+            Value::Int(2147483647)
+        );
         assert!(reason(&i, "2147483648").contains("out of range for int"));
         assert_eq!(reason(&i, "x"), "expected an integer (int), got \"x\"");
     }
@@ -517,7 +530,10 @@ mod tests {
         assert_eq!(parse_value(&d, "4").unwrap(), Value::Float(4.0));
         assert_eq!(parse_value(&d, "-1e3").unwrap(), Value::Float(-1000.0));
         for bad in ["NaN", "inf", "-infinity", "1e400"] {
-            assert!(reason(&d, bad).contains("expected a finite number"), "{bad}");
+            assert!(
+                reason(&d, bad).contains("expected a finite number"),
+                "{bad}"
+            );
         }
         assert_eq!(reason(&d, "abc"), "expected a number (double), got \"abc\"");
         let fl = f(FieldType::Float);
@@ -527,7 +543,13 @@ mod tests {
     #[test]
     fn booleans() {
         let b = f(FieldType::Boolean);
-        for (raw, want) in [("true", true), ("TRUE", true), ("1", true), ("False", false), ("0", false)] {
+        for (raw, want) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("False", false),
+            ("0", false),
+        ] {
             assert_eq!(parse_value(&b, raw).unwrap(), Value::Bool(want), "{raw}");
         }
         assert_eq!(
@@ -588,7 +610,10 @@ mod tests {
                 impression: vec!["i1".into(), "i2".into(), "i3".into()],
                 recommendation_id: Some("rec-1".into()),
                 metadata: vec![
-                    ("DEVICE".into(), Value::Categories(vec!["phone".into(), "tablet".into()])),
+                    (
+                        "DEVICE".into(),
+                        Value::Categories(vec!["phone".into(), "tablet".into()])
+                    ),
                     ("PRICE".into(), Value::Float(9.99)),
                 ],
             })
@@ -624,7 +649,9 @@ mod tests {
         let long = "u".repeat(257);
         let e = build(&[(0, &long), (1, "i1"), (2, "5"), (8, "1")]);
         assert_eq!(e.field, "USER_ID");
-        assert!(e.reason.contains("257 characters long, more than the maximum of 256"));
+        assert!(e
+            .reason
+            .contains("257 characters long, more than the maximum of 256"));
         let ok256 = "u".repeat(256);
         assert!(build_record(&s, ty, &[(0, &ok256), (1, "i1"), (2, "5"), (8, "1")]).is_ok());
         let e = build(&[(0, "u"), (1, "i1"), (2, "1700000000000"), (8, "1")]);
@@ -661,7 +688,13 @@ mod tests {
         let r = build_record(
             &s,
             DatasetType::Items,
-            &[(0, "m1"), (1, ""), (2, "Comedy|Drama"), (3, "Toy Story (1995)"), (4, "0")],
+            &[
+                (0, "m1"),
+                (1, ""),
+                (2, "Comedy|Drama"),
+                (3, "Toy Story (1995)"),
+                (4, "0"),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -670,17 +703,29 @@ mod tests {
                 item_id: "m1".into(),
                 creation_timestamp: None,
                 fields: vec![
-                    ("GENRES".into(), Value::Categories(vec!["Comedy".into(), "Drama".into()])),
+                    (
+                        "GENRES".into(),
+                        Value::Categories(vec!["Comedy".into(), "Drama".into()])
+                    ),
                     ("TITLE".into(), Value::String("Toy Story (1995)".into())),
                     ("ADULT".into(), Value::Bool(false)),
                 ],
             })
         );
-        let r = build_record(&s, DatasetType::Items, &[(0, "m1"), (1, "86400"), (2, "X")]).unwrap();
+        let r = build_record(
+            &s,
+            DatasetType::Items,
+            &[(0, "m1"), (1, "86400"), (2, "X"), (3, "t")],
+        )
+        .unwrap();
         let Record::Item(item) = r else { panic!() };
         assert_eq!(item.creation_timestamp, Some(86400));
-        let e = build_record(&s, DatasetType::Items, &[(0, "m1"), (1, "86400000000000"), (2, "X")])
-            .unwrap_err();
+        let e = build_record(
+            &s,
+            DatasetType::Items,
+            &[(0, "m1"), (1, "86400000000000"), (2, "X")],
+        )
+        .unwrap_err();
         assert_eq!(e.field, "CREATION_TIMESTAMP");
 
         let users = Schema::default_for(DatasetType::Users);

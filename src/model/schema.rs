@@ -708,12 +708,7 @@ impl Schema {
                         .fields
                         .iter()
                         .find(|f| f.name.eq_ignore_ascii_case(r.name))
-                        .map(|f| {
-                            format!(
-                                " (found {}; field names are case-sensitive)",
-                                f.name
-                            )
-                        })
+                        .map(|f| format!(" (found {}; field names are case-sensitive)", f.name))
                         .unwrap_or_default();
                     return Err(SchemaError::field(
                         r.name,
@@ -1006,15 +1001,33 @@ mod tests {
     #[test]
     fn rejects_unsupported_types_and_unions() {
         let cases: &[(&str, &str)] = &[
-            (r#"{"name":"A","type":"bytes"}"#, "unsupported type \"bytes\""),
+            (
+                r#"{"name":"A","type":"bytes"}"#,
+                "unsupported type \"bytes\"",
+            ),
             (r#"{"name":"A","type":"null"}"#, "\"null\" alone"),
-            (r#"{"name":"A","type":["null","string","int"]}"#, "unsupported union"),
-            (r#"{"name":"A","type":["string","int"]}"#, "unsupported union"),
-            (r#"{"name":"A","type":["null","null"]}"#, "unsupported union"),
-            (r#"{"name":"A","type":["null","map"]}"#, "unsupported type \"map\""),
+            (
+                r#"{"name":"A","type":["null","string","int"]}"#,
+                "unsupported union",
+            ),
+            (
+                r#"{"name":"A","type":["string","int"]}"#,
+                "unsupported union",
+            ),
+            (
+                r#"{"name":"A","type":["null","null"]}"#,
+                "unsupported union",
+            ),
+            (
+                r#"{"name":"A","type":["null","map"]}"#,
+                "unsupported type \"map\"",
+            ),
             (r#"{"name":"A","type":{"type":"long"}}"#, "unsupported type"),
             (r#"{"name":"A"}"#, "missing \"type\""),
-            (r#"{"name":"A","type":"String"}"#, "unsupported type \"String\""),
+            (
+                r#"{"name":"A","type":"String"}"#,
+                "unsupported type \"String\"",
+            ),
         ];
         for (f, want) in cases {
             let e = err_fields(f);
@@ -1035,7 +1048,10 @@ mod tests {
         assert!(e.reason.contains("longer than 1000"));
         // Exactly 1000 is fine.
         let ok = "A".repeat(1000);
-        assert!(Schema::parse(&with_fields(&format!(r#"{{"name":"{ok}","type":"string"}}"#))).is_ok());
+        assert!(Schema::parse(&with_fields(&format!(
+            r#"{{"name":"{ok}","type":"string"}}"#
+        )))
+        .is_ok());
         let e = err_fields(r#"{"type":"string"}"#);
         assert_eq!(e.field, None);
         assert!(e.reason.contains("fields[0] has no \"name\""));
@@ -1045,9 +1061,12 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_names_ignoring_case() {
-        let e = err_fields(r#"{"name":"USER_ID","type":"string"},{"name":"user_id","type":"string"}"#);
+        let e =
+            err_fields(r#"{"name":"USER_ID","type":"string"},{"name":"user_id","type":"string"}"#);
         assert_eq!(e.field.as_deref(), Some("user_id"));
-        assert!(e.reason.contains("duplicate field name (already declared as USER_ID"));
+        assert!(e
+            .reason
+            .contains("duplicate field name (already declared as USER_ID"));
     }
 
     #[test]
@@ -1079,10 +1098,26 @@ mod tests {
             assert_eq!(e.field.as_deref(), field, "{extra}");
             assert!(e.reason.contains(want), "{extra}: got {:?}", e.reason);
         };
-        check(r#"{"name":"EVENT_VALUE","type":"string"}"#, Some("EVENT_VALUE"), "must be of type float, double, int or long");
-        check(r#"{"name":"EVENT_TYPE","type":"long"}"#, Some("EVENT_TYPE"), "must be of type string");
-        check(r#"{"name":"PLAIN","type":"string"}"#, Some("PLAIN"), "categorical strings or numeric");
-        check(r#"{"name":"FLAG","type":"boolean"}"#, Some("FLAG"), "categorical strings or numeric");
+        check(
+            r#"{"name":"EVENT_VALUE","type":"string"}"#,
+            Some("EVENT_VALUE"),
+            "must be of type float, double, int or long",
+        );
+        check(
+            r#"{"name":"EVENT_TYPE","type":"long"}"#,
+            Some("EVENT_TYPE"),
+            "must be of type string",
+        );
+        check(
+            r#"{"name":"PLAIN","type":"string"}"#,
+            Some("PLAIN"),
+            "categorical strings or numeric",
+        );
+        check(
+            r#"{"name":"FLAG","type":"boolean"}"#,
+            Some("FLAG"),
+            "categorical strings or numeric",
+        );
         check(
             r#"{"name":"M1","type":"int"},{"name":"M2","type":"int"},{"name":"M3","type":"int"},{"name":"M4","type":"int"},{"name":"M5","type":"int"},{"name":"M6","type":"int"}"#,
             None,
@@ -1095,16 +1130,43 @@ mod tests {
             assert_eq!(e.field.as_deref(), Some(field), "{fields}");
             assert!(e.reason.contains(want), "{fields}: got {:?}", e.reason);
         };
-        missing(r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"}"#, "TIMESTAMP", "required field is missing");
-        missing(r#"{"name":"user_id","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"long"}"#, "USER_ID", "found user_id; field names are case-sensitive");
-        missing(r#"{"name":"USER_ID","type":["null","string"]},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"long"}"#, "USER_ID", "must not be nullable");
-        missing(r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":["long","null"]}"#, "TIMESTAMP", "must not be nullable");
-        missing(r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"int"},{"name":"TIMESTAMP","type":"long"}"#, "ITEM_ID", "must be of type string");
-        missing(r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"double"}"#, "TIMESTAMP", "must be of type long or int");
+        missing(
+            r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"}"#,
+            "TIMESTAMP",
+            "required field is missing",
+        );
+        missing(
+            r#"{"name":"user_id","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"long"}"#,
+            "USER_ID",
+            "found user_id; field names are case-sensitive",
+        );
+        missing(
+            r#"{"name":"USER_ID","type":["null","string"]},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"long"}"#,
+            "USER_ID",
+            "must not be nullable",
+        );
+        missing(
+            r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":["long","null"]}"#,
+            "TIMESTAMP",
+            "must not be nullable",
+        );
+        missing(
+            r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"int"},{"name":"TIMESTAMP","type":"long"}"#,
+            "ITEM_ID",
+            "must be of type string",
+        );
+        missing(
+            r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"double"}"#,
+            "TIMESTAMP",
+            "must be of type long or int",
+        );
         // Exactly 5 metadata fields is fine.
         let five = Schema::parse(&with_fields(&format!(
             "{base},{}",
-            (1..=5).map(|i| format!(r#"{{"name":"M{i}","type":"int"}}"#)).collect::<Vec<_>>().join(",")
+            (1..=5)
+                .map(|i| format!(r#"{{"name":"M{i}","type":"int"}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
         )))
         .unwrap();
         five.validate_for(DatasetType::Interactions).unwrap();
@@ -1121,7 +1183,11 @@ mod tests {
         items.validate_for(DatasetType::Items).unwrap();
         // Missing ITEM_ID for Interactions, USER_ID for Users.
         assert_eq!(
-            items.validate_for(DatasetType::Users).unwrap_err().field.as_deref(),
+            items
+                .validate_for(DatasetType::Users)
+                .unwrap_err()
+                .field
+                .as_deref(),
             Some("USER_ID")
         );
 
@@ -1146,11 +1212,19 @@ mod tests {
             f.extend((0..n).map(|i| format!(r#"{{"name":"M{i}","type":"double"}}"#)));
             Schema::parse(&with_fields(&f.join(","))).unwrap()
         };
-        many("ITEM_ID", 50).validate_for(DatasetType::Items).unwrap();
-        let e = many("ITEM_ID", 51).validate_for(DatasetType::Items).unwrap_err();
+        many("ITEM_ID", 50)
+            .validate_for(DatasetType::Items)
+            .unwrap();
+        let e = many("ITEM_ID", 51)
+            .validate_for(DatasetType::Items)
+            .unwrap_err();
         assert!(e.reason.contains("at most 50 metadata fields"), "{e}");
-        many("USER_ID", 25).validate_for(DatasetType::Users).unwrap();
-        let e = many("USER_ID", 26).validate_for(DatasetType::Users).unwrap_err();
+        many("USER_ID", 25)
+            .validate_for(DatasetType::Users)
+            .unwrap();
+        let e = many("USER_ID", 26)
+            .validate_for(DatasetType::Users)
+            .unwrap_err();
         assert!(e.reason.contains("at most 25 metadata fields"), "{e}");
 
         let users_textual = Schema::parse(&with_fields(
@@ -1175,7 +1249,16 @@ mod tests {
         }
         let d = Schema::default_for(DatasetType::Interactions);
         let names: Vec<&str> = d.fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"]);
+        assert_eq!(
+            names,
+            [
+                "USER_ID",
+                "ITEM_ID",
+                "TIMESTAMP",
+                "EVENT_TYPE",
+                "EVENT_VALUE"
+            ]
+        );
         assert!(d.field("EVENT_VALUE").unwrap().nullable);
         let example = Schema::parse(EXAMPLE).unwrap();
         assert_eq!(Schema::parse(&example.to_avro_json()).unwrap(), example);
@@ -1188,10 +1271,19 @@ mod tests {
         assert_eq!(DatasetType::Interactions.to_string(), "Interactions");
         assert_eq!("ITEMS".parse::<DatasetType>().unwrap(), DatasetType::Items);
         assert_eq!("users".parse::<DatasetType>().unwrap(), DatasetType::Users);
-        assert_eq!("Interactions".parse::<DatasetType>().unwrap(), DatasetType::Interactions);
+        assert_eq!(
+            "Interactions".parse::<DatasetType>().unwrap(),
+            DatasetType::Interactions
+        );
         assert!("actions".parse::<DatasetType>().is_err());
-        assert_eq!(serde_json::to_string(&DatasetType::Items).unwrap(), "\"Items\"");
-        assert_eq!(serde_json::from_str::<DatasetType>("\"users\"").unwrap(), DatasetType::Users);
+        assert_eq!(
+            serde_json::to_string(&DatasetType::Items).unwrap(),
+            "\"Items\""
+        );
+        assert_eq!(
+            serde_json::from_str::<DatasetType>("\"users\"").unwrap(),
+            DatasetType::Users
+        );
         assert!(is_reserved(DatasetType::Interactions, "EVENT_VALUE"));
         assert!(!is_reserved(DatasetType::Items, "EVENT_VALUE"));
     }

@@ -1,0 +1,49 @@
+//! The HTTP server. Today it serves the native JSON API ([`native`]); the Personalize wire protocol will
+//! live beside it on the same port.
+
+pub mod native;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::engine::Engine;
+
+/// Shared state of every handler.
+pub struct AppState {
+    /// The engine of the (single, default) dataset group.
+    pub engine: Engine,
+}
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    native::routes().with_state(state)
+}
+
+/// Serves until Ctrl-C / SIGTERM, then shuts the engine down cleanly.
+pub async fn serve(state: Arc<AppState>, listen: SocketAddr, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving");
+    if let Some(ready) = ready {
+        let _ = ready.send(addr);
+    }
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

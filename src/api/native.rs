@@ -1,0 +1,332 @@
+//! The native JSON API (`/v1/...`): post events, put items and users, delete a user's data, and ask for
+//! recommendations, similar, popular and trending items.
+//!
+//! Writes answer once the records are durable (fsynced). Reads first wait until everything acknowledged
+//! before them is published, so a read that follows an acknowledged write reflects it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use crate::engine::Submission;
+use crate::model::record::{Interaction, ItemRecord, UserRecord, Value, MAX_ID_LEN};
+use crate::recommend::{self, Recommended, UserQuery};
+
+/// Longest a read waits for acknowledged writes to be published.
+const FRESHNESS_WAIT: Duration = Duration::from_secs(10);
+/// Most records in one write request.
+pub const MAX_BATCH: usize = 10_000;
+/// Most results of one read.
+pub const MAX_RESULTS: usize = 500;
+
+/// The native routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/v1/stats", get(stats))
+        .route("/v1/events", post(post_events))
+        .route("/v1/items", post(put_items))
+        .route("/v1/users", post(put_users))
+        .route("/v1/users/{user_id}", delete(delete_user))
+        .route("/v1/recommendations", get(recommendations))
+        .route("/v1/similar-items", get(similar_items))
+        .route("/v1/popular", get(popular))
+        .route("/v1/trending", get(trending))
+}
+
+/// An error answer: status and a JSON body `{"error": ...}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
+}
+
+/// One event of `POST /v1/events`.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventIn {
+    /// User id.
+    pub user_id: String,
+    /// Item id.
+    pub item_id: String,
+    /// Event type (optional).
+    pub event_type: Option<String>,
+    /// Event time in epoch seconds (default: now).
+    pub timestamp: Option<i64>,
+    /// Event value (optional).
+    pub event_value: Option<f64>,
+    /// Item ids shown along with the event.
+    #[serde(default)]
+    pub impression: Vec<String>,
+    /// Recommendation id the event answers.
+    pub recommendation_id: Option<String>,
+    /// Context and other metadata.
+    #[serde(default)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Body of `POST /v1/events`.
+#[derive(Deserialize)]
+pub struct EventsIn {
+    /// The events.
+    pub events: Vec<serde_json::Value>,
+}
+
+/// A record rejected from a write.
+#[derive(Serialize, Debug)]
+pub struct Rejected {
+    /// Position in the request.
+    pub index: usize,
+    /// Field at fault.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Checks one event and turns it into an interaction; errors name the field.
+pub fn validate_event(value: serde_json::Value, now: i64) -> Result<Interaction, (String, String)> {
+    let e: EventIn = serde_json::from_value(value).map_err(|e| field_of_serde_error(&e.to_string()))?;
+    check_id("userId", &e.user_id)?;
+    check_id("itemId", &e.item_id)?;
+    let timestamp = e.timestamp.unwrap_or(now);
+    if !(0..crate::model::record::MAX_TIMESTAMP_SECONDS).contains(&timestamp) {
+        return Err(("timestamp".into(), format!("{timestamp} is not epoch seconds")));
+    }
+    if let Some(v) = e.event_value {
+        if !v.is_finite() {
+            return Err(("eventValue".into(), "must be a finite number".into()));
+        }
+    }
+    let metadata = e.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect();
+    Ok(Interaction {
+        user_id: e.user_id,
+        item_id: e.item_id,
+        timestamp,
+        event_type: e.event_type.filter(|t| !t.is_empty()),
+        event_value: e.event_value,
+        impression: e.impression,
+        recommendation_id: e.recommendation_id,
+        metadata,
+    })
+}
+
+fn field_of_serde_error(msg: &str) -> (String, String) {
+    for field in ["userId", "itemId", "eventType", "timestamp", "eventValue", "impression", "properties"] {
+        if msg.contains(&format!("`{field}`")) {
+            return (field.to_string(), msg.to_string());
+        }
+    }
+    ("event".to_string(), msg.to_string())
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), (String, String)> {
+    if id.is_empty() {
+        return Err((field.into(), "must not be empty".into()));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err((field.into(), format!("longer than {MAX_ID_LEN} characters")));
+    }
+    Ok(())
+}
+
+/// Converts a JSON property to a record value (arrays become categories).
+pub fn json_to_value(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::String(s) => Value::String(s),
+        serde_json::Value::Array(a) => Value::Categories(
+            a.into_iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect(),
+        ),
+        serde_json::Value::Object(o) => Value::String(serde_json::Value::Object(o).to_string()),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+async fn write(state: &AppState, records: Vec<Submission>, rejected: Vec<Rejected>) -> Result<Json<serde_json::Value>, ApiError> {
+    if records.is_empty() && !rejected.is_empty() {
+        return Err(ApiError(StatusCode::BAD_REQUEST, serde_json::to_string(&json!({ "rejected": rejected })).unwrap_or_default()));
+    }
+    let accepted = records.len();
+    let epoch = state.engine.submit_async(records).await.map_err(unavailable)?;
+    Ok(Json(json!({ "accepted": accepted, "rejected": rejected, "epoch": epoch })))
+}
+
+async fn post_events(State(state): State<Arc<AppState>>, Json(body): Json<EventsIn>) -> Result<Json<serde_json::Value>, ApiError> {
+    if body.events.len() > MAX_BATCH {
+        return Err(bad_request(format!("events: {} events in one request; at most {MAX_BATCH}", body.events.len())));
+    }
+    let now = now();
+    let mut records = Vec::with_capacity(body.events.len());
+    let mut rejected = Vec::new();
+    for (index, value) in body.events.into_iter().enumerate() {
+        match validate_event(value, now) {
+            Ok(i) => records.push(Submission::Interaction(i)),
+            Err((field, reason)) => rejected.push(Rejected { index, field, reason }),
+        }
+    }
+    write(&state, records, rejected).await
+}
+
+/// One item or user of `POST /v1/items` / `POST /v1/users`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityIn {
+    /// Item id (items).
+    pub item_id: Option<String>,
+    /// User id (users).
+    pub user_id: Option<String>,
+    /// Creation time (items).
+    pub creation_timestamp: Option<i64>,
+    /// Metadata fields.
+    #[serde(default)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Body of `POST /v1/items` and `POST /v1/users`.
+#[derive(Deserialize)]
+pub struct EntitiesIn {
+    /// Items.
+    #[serde(default)]
+    pub items: Vec<EntityIn>,
+    /// Users.
+    #[serde(default)]
+    pub users: Vec<EntityIn>,
+}
+
+async fn put_items(State(state): State<Arc<AppState>>, Json(body): Json<EntitiesIn>) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, item) in body.items.into_iter().enumerate() {
+        let id = item.item_id.unwrap_or_default();
+        match check_id("itemId", &id) {
+            Ok(()) => records.push(Submission::Item(ItemRecord {
+                item_id: id,
+                creation_timestamp: item.creation_timestamp,
+                fields: item.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
+            })),
+            Err((field, reason)) => rejected.push(Rejected { index, field, reason }),
+        }
+    }
+    write(&state, records, rejected).await
+}
+
+async fn put_users(State(state): State<Arc<AppState>>, Json(body): Json<EntitiesIn>) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, user) in body.users.into_iter().enumerate() {
+        let id = user.user_id.unwrap_or_default();
+        match check_id("userId", &id) {
+            Ok(()) => records.push(Submission::User(UserRecord {
+                user_id: id,
+                fields: user.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
+            })),
+            Err((field, reason)) => rejected.push(Rejected { index, field, reason }),
+        }
+    }
+    write(&state, records, rejected).await
+}
+
+async fn delete_user(State(state): State<Arc<AppState>>, Path(user_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let known = state.engine.catalog().user(&user_id).is_some();
+    if !known {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("userId: no data for user {user_id:?}")));
+    }
+    write(&state, vec![Submission::DeleteUser(user_id)], Vec::new()).await
+}
+
+/// Query parameters of the read endpoints.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadParams {
+    /// User to recommend for.
+    pub user_id: Option<String>,
+    /// Item to find similar items for.
+    pub item_id: Option<String>,
+    /// How many (default 25, at most 500).
+    pub num_results: Option<usize>,
+    /// Event type to count (popular).
+    pub event_type: Option<String>,
+    /// Trend interval in trend buckets (default 2).
+    pub interval: Option<i64>,
+}
+
+impl ReadParams {
+    fn n(&self) -> Result<usize, ApiError> {
+        match self.num_results.unwrap_or(25) {
+            n @ 1..=MAX_RESULTS => Ok(n),
+            n => Err(bad_request(format!("numResults: {n} is out of range 1..={MAX_RESULTS}"))),
+        }
+    }
+}
+
+fn answer(items: Vec<Recommended>) -> Json<serde_json::Value> {
+    Json(json!({ "itemList": items }))
+}
+
+async fn fresh(state: &AppState) -> Result<(), ApiError> {
+    state.engine.wait_for_acknowledged(FRESHNESS_WAIT).await.map_err(unavailable)
+}
+
+async fn recommendations(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = p.n()?;
+    let user = p.user_id.ok_or_else(|| bad_request("userId: required"))?;
+    fresh(&state).await?;
+    Ok(answer(recommend::for_user(&state.engine, &user, &UserQuery::new(n))))
+}
+
+async fn similar_items(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = p.n()?;
+    let item = p.item_id.ok_or_else(|| bad_request("itemId: required"))?;
+    fresh(&state).await?;
+    Ok(answer(recommend::similar(&state.engine, &item, n)))
+}
+
+async fn popular(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = p.n()?;
+    fresh(&state).await?;
+    Ok(answer(recommend::popular(&state.engine, n, p.event_type.as_deref())))
+}
+
+async fn trending(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = p.n()?;
+    fresh(&state).await?;
+    Ok(answer(recommend::trending(&state.engine, n, p.interval.unwrap_or(2))))
+}
+
+async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let engine = &state.engine;
+    let catalog = engine.catalog();
+    Json(json!({
+        "users": catalog.ids.users.len(),
+        "items": catalog.ids.items.len(),
+        "eventTypes": catalog.ids.event_types.len(),
+        "itemRecords": catalog.items.len(),
+        "userRecords": catalog.users.len(),
+        "acknowledgedEpoch": engine.acknowledged(),
+        "publishedFrontier": engine.published(),
+        "index": engine.index().sizes(),
+    }))
+}

@@ -1,0 +1,393 @@
+//! `streamrec bench`: load generators whose figures are reported next to a baseline measured in the same run.
+//!
+//! - `bench dataflows`: a synthetic Zipf stream through every dataflow (the graph), against the reference
+//!   model computing the same outputs from scratch; each runs in its own child process so that peak memory
+//!   (VmHWM) is measured separately.
+//! - `bench http`: a server on loopback with a durable log; sustained ingest throughput, freshness (from an
+//!   event's acknowledgement to a recommendation that reflects it), and query latency at several
+//!   concurrencies during ingest.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use dataflows::{Interaction, Op, Params};
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, EngineConfig, Submission};
+
+/// Options of `streamrec bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchKind,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchKind {
+    /// Replay a synthetic Zipf stream through all dataflows, and through the reference model.
+    Dataflows(StreamArgs),
+    /// Run one side of `bench dataflows` in this process and print a JSON result line.
+    #[command(hide = true)]
+    DataflowsChild(ChildArgs),
+    /// HTTP ingest throughput, freshness and query latency on loopback.
+    Http(HttpArgs),
+}
+
+/// The synthetic stream.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct StreamArgs {
+    /// Events.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub events: u64,
+    /// Users (Zipf-distributed activity).
+    #[arg(long, default_value_t = 100_000)]
+    pub users: u64,
+    /// Items (Zipf-distributed popularity).
+    #[arg(long, default_value_t = 20_000)]
+    pub items: u64,
+    /// Zipf exponent of both.
+    #[arg(long, default_value_t = 1.0)]
+    pub exponent: f64,
+    /// Timely workers.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Events per epoch.
+    #[arg(long, default_value_t = 200_000)]
+    pub epoch: usize,
+    /// Recent window length (items per user).
+    #[arg(long, default_value_t = 20)]
+    pub window: usize,
+    /// Neighbours per item.
+    #[arg(long, default_value_t = 20)]
+    pub neighbours: usize,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Model {
+    Graph,
+    Reference,
+}
+
+#[derive(Args, Debug)]
+struct ChildArgs {
+    #[arg(long, value_enum)]
+    model: Model,
+    #[command(flatten)]
+    stream: StreamArgs,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+struct ChildResult {
+    seconds: f64,
+    events_per_second: f64,
+    peak_rss_bytes: u64,
+    generate_seconds: f64,
+}
+
+/// A synthetic stream: users and items drawn from Zipf distributions, two event types, timestamps spread
+/// evenly over 30 days.
+pub fn zipf_stream(events: u64, users: u64, items: u64, exponent: f64, seed: u64) -> Vec<Interaction> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let user_dist = Zipf::new(users.max(1), exponent).expect("valid Zipf parameters");
+    let item_dist = Zipf::new(items.max(1), exponent).expect("valid Zipf parameters");
+    (0..events)
+        .map(|i| Interaction {
+            user: user_dist.sample(&mut rng) as u32 - 1,
+            item: item_dist.sample(&mut rng) as u32 - 1,
+            event_type: rng.gen_range(0..2),
+            timestamp: 1_700_000_000 + (i as i64 * 30 * 86_400) / events.max(1) as i64,
+        })
+        .collect()
+}
+
+fn stream_params(s: &StreamArgs) -> Params {
+    let mut p = crate::engine::default_params();
+    p.window.max_items = s.window;
+    p.neighbours = s.neighbours;
+    p
+}
+
+/// Peak resident memory of this process (VmHWM), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Runs a benchmark.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        BenchKind::Dataflows(stream) => bench_dataflows(stream),
+        BenchKind::DataflowsChild(child) => {
+            let result = dataflows_child(child.model, &child.stream);
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        BenchKind::Http(http) => bench_http(http),
+    }
+}
+
+fn dataflows_child(model: Model, s: &StreamArgs) -> ChildResult {
+    let generated = Instant::now();
+    let events = zipf_stream(s.events, s.users, s.items, s.exponent, 7);
+    let generate_seconds = generated.elapsed().as_secs_f64();
+    let params = stream_params(s);
+    let started = Instant::now();
+    match model {
+        Model::Graph => {
+            let batches: Vec<Vec<Op>> = events.chunks(s.epoch.max(1)).map(|c| c.iter().map(|e| Op::Insert(*e)).collect()).collect();
+            drop(events);
+            dataflows::run::run_batches(&params, s.workers, batches, false);
+        }
+        Model::Reference => {
+            let mut reference = dataflows::reference::Reference::new(params);
+            for e in &events {
+                reference.apply(&Op::Insert(*e));
+            }
+            drop(events);
+            std::hint::black_box(reference.snapshot());
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    ChildResult { seconds, events_per_second: s.events as f64 / seconds, peak_rss_bytes: peak_rss_bytes(), generate_seconds }
+}
+
+fn bench_dataflows(s: StreamArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    println!(
+        "bench dataflows: {} events, {} users, {} items, Zipf {}, {} workers, {}-event epochs, window {}, {} neighbours",
+        s.events, s.users, s.items, s.exponent, s.workers, s.epoch, s.window, s.neighbours
+    );
+    let mut results = Vec::new();
+    for model in ["graph", "reference"] {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "dataflows-child", "--model", model])
+            .args(["--events", &s.events.to_string(), "--users", &s.users.to_string(), "--items", &s.items.to_string()])
+            .args(["--exponent", &s.exponent.to_string(), "--workers", &s.workers.to_string(), "--epoch", &s.epoch.to_string()])
+            .args(["--window", &s.window.to_string(), "--neighbours", &s.neighbours.to_string()])
+            .output()
+            .context("running the benchmark child")?;
+        if !out.status.success() {
+            bail!("{model} run failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let result: ChildResult = serde_json::from_str(text.lines().last().unwrap_or("")).context("child output")?;
+        results.push((model, result));
+    }
+    println!("{:<10} {:>10} {:>14} {:>14}", "model", "seconds", "events/s", "peak RSS MiB");
+    for (model, r) in &results {
+        println!(
+            "{:<10} {:>10.2} {:>14.0} {:>14.0}",
+            model,
+            r.seconds,
+            r.events_per_second,
+            r.peak_rss_bytes as f64 / (1 << 20) as f64
+        );
+    }
+    let (graph, reference) = (&results[0].1, &results[1].1);
+    println!(
+        "graph/reference: {:.2}x the throughput, {:.2}x the peak memory (the reference recomputes once, at the end; \
+         the graph keeps every output current after every epoch)",
+        graph.events_per_second / reference.events_per_second,
+        graph.peak_rss_bytes as f64 / reference.peak_rss_bytes.max(1) as f64
+    );
+    Ok(())
+}
+
+/// Options of `bench http`.
+#[derive(Args, Debug)]
+pub struct HttpArgs {
+    /// Seconds per measured phase.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Events per POST.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Concurrent ingest connections.
+    #[arg(long, default_value_t = 8)]
+    pub ingest_clients: usize,
+    /// Query concurrencies to measure (during ingest).
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub query_clients: Vec<usize>,
+    /// Events loaded before measuring.
+    #[arg(long, default_value_t = 200_000)]
+    pub preload: u64,
+    /// Data directory (default: a fresh temporary one).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+struct Load {
+    users: u64,
+    items: u64,
+}
+
+fn event_json(rng: &mut impl Rng, load: &Load, ts: i64) -> serde_json::Value {
+    let user = rng.gen_range(0..load.users);
+    let item = (rng.gen_range(0.0f64..1.0).powi(3) * load.items as f64) as u64;
+    serde_json::json!({ "userId": format!("u{user}"), "itemId": format!("i{item}"), "eventType": "view", "timestamp": ts })
+}
+
+fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
+    let scratch = args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("streamrec-bench-{}", std::process::id())));
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    let engine = Engine::open(EngineConfig::new(&scratch))?;
+    let load = Load { users: 20_000, items: 5_000 };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let base_ts = 1_700_000_000;
+    let mut preload = Vec::new();
+    for i in 0..args.preload {
+        let v = event_json(&mut rng, &load, base_ts + i as i64);
+        preload.push(Submission::Interaction(crate::api::native::validate_event(v, 0).map_err(|e| anyhow::anyhow!("{e:?}"))?));
+        if preload.len() == 50_000 {
+            engine.submit_blocking(std::mem::take(&mut preload))?;
+        }
+    }
+    engine.submit_blocking(preload)?;
+    engine.wait_for_acknowledged_blocking(Duration::from_secs(600))?;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let server = std::thread::spawn(move || crate::cli::serve_blocking(engine, "127.0.0.1:0".parse().unwrap(), Some(ready_tx)));
+    let addr = ready_rx.blocking_recv().context("server did not start")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let result = runtime.block_on(http_phases(addr, &args, load));
+    // Stop the server the way an operator would.
+    let _ = std::process::Command::new("kill").args(["-INT", &std::process::id().to_string()]).status();
+    let _ = server.join();
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    result
+}
+
+async fn ingest_loop(client: reqwest::Client, url: String, batch: usize, load: Arc<Load>, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut ts = 1_800_000_000i64;
+    while !stop.load(Ordering::Relaxed) {
+        let events: Vec<_> = (0..batch).map(|_| {
+            ts += 1;
+            event_json(&mut rng, &load, ts)
+        }).collect();
+        match client.post(&url).json(&serde_json::json!({ "events": events })).send().await {
+            Ok(r) if r.status().is_success() => {
+                acked.fetch_add(batch as u64, Ordering::Relaxed);
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+fn quantiles(h: &Histogram<u64>) -> String {
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0,
+        h.len()
+    )
+}
+
+async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::Result<()> {
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let load = Arc::new(load);
+    let phase = Duration::from_secs(args.seconds);
+    println!("bench http on {base}: {} preloaded events, {}-event POSTs, {} ingest connections", args.preload, args.batch, args.ingest_clients);
+
+    // Phase 1: ingest alone.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..args.ingest_clients {
+        tasks.push(tokio::spawn(ingest_loop(client.clone(), format!("{base}/v1/events"), args.batch, load.clone(), stop.clone(), acked.clone(), 100 + c as u64)));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(phase).await;
+    let ingest_rate = acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!("ingest alone: {ingest_rate:.0} events/s acknowledged (durable: fsync per group commit)");
+
+    // Phase 2: freshness during ingest: a new user's single event must be excluded (seen) from the answer.
+    let mut fresh = Histogram::<u64>::new(3)?;
+    let mut stale = 0;
+    let deadline = Instant::now() + phase;
+    let mut k = 0u64;
+    while Instant::now() < deadline {
+        k += 1;
+        let user = format!("fresh-{k}");
+        let item = format!("i{}", k % 50);
+        let body = serde_json::json!({ "events": [{ "userId": user, "itemId": item, "eventType": "view", "timestamp": 1_900_000_000i64 }] });
+        let resp = client.post(format!("{base}/v1/events")).json(&body).send().await?;
+        if !resp.status().is_success() {
+            bail!("POST /v1/events: {}", resp.status());
+        }
+        let acked_at = Instant::now();
+        let answer: serde_json::Value = client.get(format!("{base}/v1/recommendations?userId={user}&numResults=10")).send().await?.json().await?;
+        fresh.record(acked_at.elapsed().as_micros() as u64)?;
+        let list = answer["itemList"].as_array().cloned().unwrap_or_default();
+        let reflects = !list.is_empty() && list.iter().all(|i| i["itemId"] != item.as_str())
+            && list.iter().any(|i| i["reason"]["kind"] == "becauseOf");
+        if !reflects {
+            stale += 1;
+        }
+    }
+    println!("freshness (ack → answer reflecting it), during ingest: {}; answers not reflecting the event: {stale}", quantiles(&fresh));
+
+    // Phase 3: query latency at each concurrency during ingest.
+    for &clients in &args.query_clients {
+        let hist = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new(3)?));
+        let qstop = Arc::new(AtomicBool::new(false));
+        let before = acked.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let mut queries = Vec::new();
+        for c in 0..clients {
+            let (client, base, hist, qstop, load) = (client.clone(), base.clone(), hist.clone(), qstop.clone(), load.clone());
+            queries.push(tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + c as u64);
+                while !qstop.load(Ordering::Relaxed) {
+                    let user = rng.gen_range(0..load.users);
+                    let t = Instant::now();
+                    let ok = match client.get(format!("{base}/v1/recommendations?userId=u{user}&numResults=25")).send().await {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if ok {
+                        let _ = hist.lock().unwrap().record(t.elapsed().as_micros() as u64);
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(phase).await;
+        qstop.store(true, Ordering::Relaxed);
+        for q in queries {
+            let _ = q.await;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let h = hist.lock().unwrap();
+        println!(
+            "{clients} query clients during ingest: {:.0} queries/s, {}; ingest meanwhile {:.0} events/s",
+            h.len() as f64 / secs,
+            quantiles(&h),
+            (acked.load(Ordering::Relaxed) - before) as f64 / secs
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}

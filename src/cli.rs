@@ -1,0 +1,540 @@
+//! The `streamrec` command line: import, serve, ask, ingest, replay, quickstart and bench.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::{Engine, EngineConfig, Submission};
+use crate::import::csv::{import_csv, parse_columns, CsvOptions, ImportReport};
+use crate::model::record::Record;
+use crate::model::schema::{DatasetType, Schema};
+use crate::recommend::{self, Recommended, UserQuery};
+
+/// streamrec: a self-hosted, incremental recommendation engine.
+#[derive(Parser)]
+#[command(name = "streamrec", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a sample data set, import it, serve it, and print commands to try.
+    Quickstart(crate::quickstart::QuickstartArgs),
+    /// Import a CSV file into a dataset (Personalize format, or another layout through a column mapping).
+    Import(ImportArgs),
+    /// Serve the HTTP API over a data directory.
+    Serve(ServeArgs),
+    /// Recommend items for a user.
+    Recommend(RecommendArgs),
+    /// Items similar to an item.
+    Similar(SimilarArgs),
+    /// The most popular items.
+    Popular(ListArgs),
+    /// The items trending now.
+    Trending(ListArgs),
+    /// Follow a stream of JSON Lines events (stdin or a file being appended to) into a data directory or server.
+    Ingest(IngestArgs),
+    /// Replay a data file in timestamp order at full speed (optionally up to a time) and answer queries then.
+    Replay(ReplayArgs),
+    /// Benchmarks: the dataflows on a synthetic Zipf stream, and HTTP ingest/query load.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Where the data lives and how the engine runs.
+#[derive(Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// Data directory.
+    #[arg(long, default_value = "streamrec-data")]
+    pub data_dir: PathBuf,
+    /// Timely worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+}
+
+impl EngineArgs {
+    /// Opens the engine.
+    pub fn open(&self) -> anyhow::Result<Engine> {
+        let mut config = EngineConfig::new(&self.data_dir);
+        config.workers = self.workers;
+        Engine::open(config)
+    }
+}
+
+/// How a CSV file is laid out.
+#[derive(Args, Clone, Debug, Default)]
+pub struct CsvArgs {
+    /// A layout preset: personalize (default), movielens-udata (u.data), movielens-csv (ratings.csv).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Schema field of each column, in order (`-` skips a column), e.g. USER_ID,ITEM_ID,-,TIMESTAMP.
+    #[arg(long)]
+    pub columns: Option<String>,
+    /// Header renames, e.g. userId=USER_ID,movieId=ITEM_ID.
+    #[arg(long)]
+    pub rename: Option<String>,
+    /// Field delimiter (one character; `\t` for tab).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// The file has no header row (give --columns).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Avro schema file (default: Personalize's minimal schema for the dataset type).
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+}
+
+impl CsvArgs {
+    /// The CSV options these flags describe.
+    pub fn options(&self, progress: bool) -> anyhow::Result<CsvOptions> {
+        let mut opts = match &self.format {
+            Some(name) => CsvOptions::preset(name).with_context(|| {
+                format!("unknown --format {name:?}; known: {}", crate::import::csv::PRESETS.join(", "))
+            })?,
+            None => CsvOptions::default(),
+        };
+        if let Some(spec) = &self.columns {
+            opts.columns = Some(parse_columns(spec));
+        }
+        if let Some(spec) = &self.rename {
+            for pair in spec.split(',').filter(|p| !p.trim().is_empty()) {
+                let (from, to) = pair.split_once('=').with_context(|| format!("--rename: {pair:?} is not FROM=TO"))?;
+                opts.rename.push((from.trim().to_string(), to.trim().to_string()));
+            }
+        }
+        if let Some(d) = &self.delimiter {
+            opts.delimiter = match d.as_str() {
+                "\\t" | "tab" => b'\t',
+                s if s.len() == 1 => s.as_bytes()[0],
+                s => bail!("--delimiter: {s:?} is not one character"),
+            };
+        }
+        if self.no_header {
+            opts.has_header = false;
+        }
+        opts.progress = progress;
+        Ok(opts)
+    }
+
+    /// The schema for a dataset type.
+    pub fn schema(&self, ty: DatasetType) -> anyhow::Result<Schema> {
+        let schema = match &self.schema {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                Schema::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            None => Schema::default_for(ty),
+        };
+        schema.validate_for(ty).map_err(|e| anyhow::anyhow!("schema for {ty}: {e}"))?;
+        Ok(schema)
+    }
+}
+
+/// Personalize's import modes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Replace the dataset with the file.
+    Full,
+    /// Add the file to the dataset.
+    Incremental,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// interactions, items or users.
+    #[arg(long, default_value = "interactions")]
+    dataset: DatasetType,
+    /// FULL replaces the dataset, INCREMENTAL adds to it.
+    #[arg(long, value_enum, default_value = "incremental")]
+    mode: ImportMode,
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// The CSV file.
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+#[derive(Args)]
+struct RecommendArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// The user.
+    #[arg(long)]
+    user: String,
+    /// How many items.
+    #[arg(short = 'n', long, default_value_t = 25)]
+    num_results: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SimilarArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// The item.
+    #[arg(long)]
+    item: String,
+    /// How many items.
+    #[arg(short = 'n', long, default_value_t = 25)]
+    num_results: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// How many items.
+    #[arg(short = 'n', long, default_value_t = 25)]
+    num_results: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Send to a running server (e.g. http://127.0.0.1:8080) instead of opening the data directory.
+    #[arg(long)]
+    server: Option<String>,
+    /// Keep reading as the file grows (like `tail -f`); stop with Ctrl-C.
+    #[arg(long)]
+    follow: bool,
+    /// Events per write.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// The JSON Lines file (default: standard input).
+    file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// Only events at or before this time (epoch seconds).
+    #[arg(long)]
+    until: Option<i64>,
+    /// Users to recommend for once replayed.
+    #[arg(long)]
+    user: Vec<String>,
+    /// Items to list similar items for once replayed.
+    #[arg(long)]
+    item: Vec<String>,
+    /// How many items per answer.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    num_results: usize,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// The interactions file.
+    file: PathBuf,
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STREAMREC_LOG").unwrap_or_else(|_| "streamrec=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Quickstart(args) => crate::quickstart::run(args),
+        Command::Import(args) => {
+            let engine = args.engine.open()?;
+            let report = import_file(&engine, &args.file, args.dataset, args.mode, &args.csv, true)?;
+            println!("{report}");
+            engine.shutdown();
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let engine = args.engine.open()?;
+            serve_blocking(engine, args.listen, None)
+        }
+        Command::Recommend(args) => {
+            let engine = args.engine.open()?;
+            let items = recommend::for_user(&engine, &args.user, &UserQuery::new(args.num_results));
+            print_items(&items, args.json)
+        }
+        Command::Similar(args) => {
+            let engine = args.engine.open()?;
+            print_items(&recommend::similar(&engine, &args.item, args.num_results), args.json)
+        }
+        Command::Popular(args) => {
+            let engine = args.engine.open()?;
+            print_items(&recommend::popular(&engine, args.num_results, None), args.json)
+        }
+        Command::Trending(args) => {
+            let engine = args.engine.open()?;
+            print_items(&recommend::trending(&engine, args.num_results, 2), args.json)
+        }
+        Command::Ingest(args) => ingest(args),
+        Command::Replay(args) => replay(args),
+        Command::Bench(args) => crate::bench::run(args),
+    }
+}
+
+/// Serves an engine until interrupted.
+pub fn serve_blocking(engine: Engine, listen: SocketAddr, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let state = Arc::new(crate::api::AppState { engine });
+    runtime.block_on(crate::api::serve(state.clone(), listen, ready))?;
+    drop(runtime);
+    if let Ok(state) = Arc::try_unwrap(state) {
+        state.engine.shutdown();
+    }
+    Ok(())
+}
+
+/// Prints recommended items as a table or JSON.
+pub fn print_items(items: &[Recommended], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({ "itemList": items }))?)?;
+        return Ok(());
+    }
+    writeln!(out, "{:>4}  {:<20} {:>10}  reason", "rank", "item", "score")?;
+    for (rank, item) in items.iter().enumerate() {
+        let reason = match &item.reason {
+            recommend::Reason::BecauseOf { item_id } => format!("because of {item_id}"),
+            recommend::Reason::Popular => "popular".to_string(),
+            recommend::Reason::Trending => "trending".to_string(),
+        };
+        writeln!(out, "{:>4}  {:<20} {:>10.4}  {reason}", rank + 1, item.item_id, item.score)?;
+    }
+    Ok(())
+}
+
+/// Converts an imported record to a submission.
+pub fn submission(record: Record) -> Submission {
+    match record {
+        Record::Interaction(i) => Submission::Interaction(i),
+        Record::Item(i) => Submission::Item(i),
+        Record::User(u) => Submission::User(u),
+    }
+}
+
+/// Imports one CSV file into an engine, keeping a few batches in flight, and returns the report.
+pub fn import_file(
+    engine: &Engine,
+    path: &Path,
+    dataset: DatasetType,
+    mode: ImportMode,
+    csv: &CsvArgs,
+    progress: bool,
+) -> anyhow::Result<ImportReport> {
+    let schema = csv.schema(dataset)?;
+    let opts = csv.options(progress)?;
+    if mode == ImportMode::Full {
+        engine.submit_blocking(vec![Submission::Clear(dataset)])?;
+    }
+    const BATCH: usize = 20_000;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut in_flight = std::collections::VecDeque::new();
+    let wait = |rx: tokio::sync::oneshot::Receiver<Result<u64, String>>| -> std::io::Result<()> {
+        match rx.blocking_recv() {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(std::io::Error::other(e)),
+            Err(_) => Err(std::io::Error::other("the engine stopped")),
+        }
+    };
+    let report = import_csv(path, &schema, dataset, &opts, &mut |record| {
+        batch.push(submission(record));
+        if batch.len() >= BATCH {
+            in_flight.push_back(engine.submit(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))));
+            if in_flight.len() > 4 {
+                wait(in_flight.pop_front().expect("non-empty"))?;
+            }
+        }
+        Ok(())
+    })
+    .with_context(|| format!("importing {}", path.display()))?;
+    if !batch.is_empty() {
+        in_flight.push_back(engine.submit(batch));
+    }
+    for rx in in_flight {
+        wait(rx)?;
+    }
+    engine.wait_for_acknowledged_blocking(Duration::from_secs(3600))?;
+    Ok(report)
+}
+
+fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let input: Box<dyn BufRead> = match &args.file {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let name = args.file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "<stdin>".into());
+    let sink: Box<dyn FnMut(Vec<serde_json::Value>) -> anyhow::Result<()>> = match &args.server {
+        Some(url) => {
+            let url = format!("{}/v1/events", url.trim_end_matches('/'));
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let client = reqwest::Client::new();
+            Box::new(move |events| {
+                runtime.block_on(async {
+                    let resp = client.post(&url).json(&serde_json::json!({ "events": events })).send().await?;
+                    if !resp.status().is_success() {
+                        bail!("{url}: {} {}", resp.status(), resp.text().await.unwrap_or_default());
+                    }
+                    Ok(())
+                })
+            })
+        }
+        None => {
+            let engine = args.engine.open()?;
+            Box::new(move |events| {
+                let now = now();
+                let records = events
+                    .into_iter()
+                    .filter_map(|v| crate::api::native::validate_event(v, now).ok())
+                    .map(Submission::Interaction)
+                    .collect();
+                engine.submit_blocking(records).map(drop)
+            })
+        }
+    };
+    let stats = follow_json_lines(input, &name, args.follow, args.batch.max(1), sink)?;
+    eprintln!("ingested {} events, rejected {}", stats.0, stats.1);
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Reads JSON Lines events, reporting bad lines as `name:line: field: why`, and hands batches to `sink`.
+/// With `follow`, waits for more input at end of file instead of stopping.
+fn follow_json_lines(
+    mut input: Box<dyn BufRead>,
+    name: &str,
+    follow: bool,
+    batch_size: usize,
+    mut sink: Box<dyn FnMut(Vec<serde_json::Value>) -> anyhow::Result<()>>,
+) -> anyhow::Result<(u64, u64)> {
+    let (mut accepted, mut rejected, mut line_no) = (0u64, 0u64, 0u64);
+    let mut batch = Vec::new();
+    let mut line = String::new();
+    let now = now();
+    loop {
+        line.clear();
+        let read = input.read_line(&mut line).with_context(|| format!("reading {name}"))?;
+        if read == 0 || !line.ends_with('\n') && follow {
+            if !batch.is_empty() {
+                accepted += batch.len() as u64;
+                sink(std::mem::take(&mut batch))?;
+            }
+            if !follow {
+                break;
+            }
+            // A partial last line is kept until its newline arrives.
+            if read > 0 {
+                let mut rest = line.clone();
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let mut more = String::new();
+                    input.read_line(&mut more)?;
+                    rest.push_str(&more);
+                    if rest.ends_with('\n') {
+                        break;
+                    }
+                }
+                line = rest;
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        }
+        line_no += 1;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let parsed: Result<serde_json::Value, String> = serde_json::from_str(text).map_err(|e| e.to_string());
+        match parsed.and_then(|v| crate::api::native::validate_event(v.clone(), now).map(|_| v).map_err(|(f, r)| format!("{f}: {r}"))) {
+            Ok(v) => batch.push(v),
+            Err(reason) => {
+                rejected += 1;
+                eprintln!("{name}:{line_no}: {reason}");
+            }
+        }
+        if batch.len() >= batch_size {
+            accepted += batch.len() as u64;
+            sink(std::mem::take(&mut batch))?;
+        }
+    }
+    Ok((accepted, rejected))
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let schema = args.csv.schema(DatasetType::Interactions)?;
+    let opts = args.csv.options(true)?;
+    let mut events = Vec::new();
+    let report = import_csv(&args.file, &schema, DatasetType::Interactions, &opts, &mut |record| {
+        if let Record::Interaction(i) = record {
+            if args.until.is_none_or(|until| i.timestamp <= until) {
+                events.push(i);
+            }
+        }
+        Ok(())
+    })?;
+    eprintln!("{report}");
+    // Timestamp order, ties in file order (the sort is stable).
+    events.sort_by_key(|e| e.timestamp);
+    let scratch = std::env::temp_dir().join(format!("streamrec-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let started = std::time::Instant::now();
+    let engine = Engine::open(EngineConfig::new(&scratch))?;
+    let count = events.len();
+    for chunk in events.chunks(200_000) {
+        engine.submit_blocking(chunk.iter().cloned().map(Submission::Interaction).collect())?;
+    }
+    engine.wait_for_acknowledged_blocking(Duration::from_secs(3600))?;
+    eprintln!("replayed {count} events in {:.2}s", started.elapsed().as_secs_f64());
+    for user in &args.user {
+        println!("recommendations for user {user}:");
+        print_items(&recommend::for_user(&engine, user, &UserQuery::new(args.num_results)), args.json)?;
+    }
+    for item in &args.item {
+        println!("similar to item {item}:");
+        print_items(&recommend::similar(&engine, item, args.num_results), args.json)?;
+    }
+    engine.shutdown();
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! The serving index: the graph's outputs, published by the workers into concurrent maps that request
+//! threads read without touching the dataflow.
+//!
+//! Each output update `(data, diff)` is applied as it leaves the graph (see `workers.rs`). Every key's
+//! updates come from the one worker that owns the key, in time order, so a map can hold the current value
+//! directly; multi-valued outputs keep `(value, multiplicity)` lists and readers see the positive ones.
+//! The index is as fresh as the last applied update; the published frontier (see [`super::Engine`]) says
+//! up to which epoch it is complete.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use dashmap::DashMap;
+use dataflows::{Affinity, EventTypeId, ItemId, Neighbour, RecentEntry, UserId};
+
+/// A multiset of values under one key: values with their multiplicities.
+type Multi<V> = Vec<(V, isize)>;
+
+fn apply_multi<V: PartialEq>(list: &mut Multi<V>, value: V, diff: isize) {
+    if let Some(pos) = list.iter().position(|(v, _)| *v == value) {
+        list[pos].1 += diff;
+        if list[pos].1 == 0 {
+            list.swap_remove(pos);
+        }
+    } else {
+        list.push((value, diff));
+    }
+}
+
+/// Everything queries read.
+#[derive(Default)]
+pub struct ServingIndex {
+    item_users: DashMap<(ItemId, EventTypeId), i64>,
+    item_events: DashMap<(ItemId, EventTypeId), i64>,
+    popular: Mutex<HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>>,
+    trend: Mutex<BTreeMap<i64, HashMap<ItemId, i64>>>,
+    recent: DashMap<UserId, Multi<RecentEntry>>,
+    neighbours: DashMap<ItemId, Multi<Neighbour>>,
+    affinity: DashMap<UserId, HashMap<ItemId, Multi<Affinity>>>,
+    clock: AtomicI64,
+}
+
+impl ServingIndex {
+    /// Applies a change of an item's distinct-user count.
+    pub fn apply_item_users(&self, key: (ItemId, EventTypeId), count: isize, diff: isize) {
+        let count = count as i64;
+        let mut popular = self.popular.lock().unwrap();
+        let ranked = popular.entry(key.1).or_default();
+        if diff > 0 {
+            ranked.insert((Reverse(count), key.0));
+            self.item_users.insert(key, count);
+        } else {
+            ranked.remove(&(Reverse(count), key.0));
+            self.item_users.remove_if(&key, |_, c| *c == count);
+        }
+    }
+
+    /// Applies a change of an item's event count.
+    pub fn apply_item_events(&self, key: (ItemId, EventTypeId), count: isize, diff: isize) {
+        let count = count as i64;
+        if diff > 0 {
+            self.item_events.insert(key, count);
+        } else {
+            self.item_events.remove_if(&key, |_, c| *c == count);
+        }
+    }
+
+    /// Applies a change of an item's count in a trend bucket.
+    pub fn apply_trend(&self, (item, bucket): (ItemId, i64), count: isize, diff: isize) {
+        let mut trend = self.trend.lock().unwrap();
+        let counts = trend.entry(bucket).or_default();
+        if diff > 0 {
+            counts.insert(item, count as i64);
+        } else if counts.get(&item) == Some(&(count as i64)) {
+            counts.remove(&item);
+            if counts.is_empty() {
+                trend.remove(&bucket);
+            }
+        }
+    }
+
+    /// Applies a change of a user's recent window.
+    pub fn apply_recent(&self, user: UserId, entry: RecentEntry, diff: isize) {
+        let mut list = self.recent.entry(user).or_default();
+        apply_multi(&mut list, entry, diff);
+        let empty = list.is_empty();
+        drop(list);
+        if empty {
+            self.recent.remove_if(&user, |_, l| l.is_empty());
+        }
+    }
+
+    /// Applies a change of an item's neighbours.
+    pub fn apply_neighbour(&self, item: ItemId, neighbour: Neighbour, diff: isize) {
+        let mut list = self.neighbours.entry(item).or_default();
+        apply_multi(&mut list, neighbour, diff);
+        let empty = list.is_empty();
+        drop(list);
+        if empty {
+            self.neighbours.remove_if(&item, |_, l| l.is_empty());
+        }
+    }
+
+    /// Applies a change of a user's affinity for an item.
+    pub fn apply_affinity(&self, (user, item): (UserId, ItemId), affinity: Affinity, diff: isize) {
+        let mut items = self.affinity.entry(user).or_default();
+        let list = items.entry(item).or_default();
+        apply_multi(list, affinity, diff);
+        if list.is_empty() {
+            items.remove(&item);
+        }
+        let empty = items.is_empty();
+        drop(items);
+        if empty {
+            self.affinity.remove_if(&user, |_, m| m.is_empty());
+        }
+    }
+
+    /// Moves the event-time clock forward (the newest event time seen).
+    pub fn observe_time(&self, timestamp: i64) {
+        self.clock.fetch_max(timestamp, Ordering::Relaxed);
+    }
+
+    /// The newest event time seen, or 0.
+    pub fn clock(&self) -> i64 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
+    /// Distinct users of an item for an event type (or `ANY_EVENT_TYPE`).
+    pub fn item_users(&self, item: ItemId, event_type: EventTypeId) -> i64 {
+        self.item_users.get(&(item, event_type)).map(|c| *c).unwrap_or(0)
+    }
+
+    /// Events of an item for an event type (or `ANY_EVENT_TYPE`).
+    pub fn item_events(&self, item: ItemId, event_type: EventTypeId) -> i64 {
+        self.item_events.get(&(item, event_type)).map(|c| *c).unwrap_or(0)
+    }
+
+    /// Items by distinct users, most first (ties to the lower id), skipping those `skip` rejects.
+    pub fn popular(&self, event_type: EventTypeId, n: usize, mut skip: impl FnMut(ItemId) -> bool) -> Vec<(ItemId, i64)> {
+        let popular = self.popular.lock().unwrap();
+        popular
+            .get(&event_type)
+            .map(|ranked| {
+                ranked.iter().filter(|(_, item)| !skip(*item)).take(n).map(|(Reverse(c), item)| (*item, *c)).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The per-item counts of the trend buckets `from..=to`.
+    pub fn trend_buckets(&self, from: i64, to: i64) -> BTreeMap<i64, HashMap<ItemId, i64>> {
+        let trend = self.trend.lock().unwrap();
+        trend.range(from..=to).map(|(b, m)| (*b, m.clone())).collect()
+    }
+
+    /// A user's recent window, oldest first.
+    pub fn recent(&self, user: UserId) -> Vec<RecentEntry> {
+        let mut entries: Vec<RecentEntry> = self
+            .recent
+            .get(&user)
+            .map(|l| l.iter().filter(|(_, d)| *d > 0).map(|(e, _)| *e).collect())
+            .unwrap_or_default();
+        entries.sort();
+        entries
+    }
+
+    /// An item's neighbours, most similar first.
+    pub fn neighbours(&self, item: ItemId) -> Vec<Neighbour> {
+        let mut list: Vec<Neighbour> = self
+            .neighbours
+            .get(&item)
+            .map(|l| l.iter().filter(|(_, d)| *d > 0).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        list.sort_by(|a, b| b.similarity_bits.cmp(&a.similarity_bits).then(a.item.cmp(&b.item)));
+        list
+    }
+
+    /// Calls `f` with each neighbour of an item without copying the list.
+    pub fn for_each_neighbour(&self, item: ItemId, mut f: impl FnMut(&Neighbour)) {
+        if let Some(list) = self.neighbours.get(&item) {
+            list.iter().filter(|(_, d)| *d > 0).for_each(|(n, _)| f(n));
+        }
+    }
+
+    /// A user's affinity for every item they interacted with (the items they have seen).
+    pub fn affinities(&self, user: UserId) -> HashMap<ItemId, Affinity> {
+        self.affinity
+            .get(&user)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(item, l)| l.iter().find(|(_, d)| *d > 0).map(|(a, _)| (*item, *a)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether a user has interacted with an item.
+    pub fn has_seen(&self, user: UserId, item: ItemId) -> bool {
+        self.affinity.get(&user).is_some_and(|m| m.contains_key(&item))
+    }
+
+    /// Sizes of the index, for `/v1/stats`.
+    pub fn sizes(&self) -> IndexSizes {
+        IndexSizes {
+            users_with_history: self.affinity.len(),
+            users_with_window: self.recent.len(),
+            items_with_neighbours: self.neighbours.len(),
+            items_counted: self.item_users.len(),
+        }
+    }
+}
+
+/// Sizes of the serving index.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IndexSizes {
+    /// Users with at least one interaction.
+    pub users_with_history: usize,
+    /// Users with a recent window.
+    pub users_with_window: usize,
+    /// Items that have neighbours.
+    pub items_with_neighbours: usize,
+    /// (item, event type) popularity entries.
+    pub items_counted: usize,
+}

@@ -1,0 +1,242 @@
+//! The sequencer: the single writer of a dataset group.
+//!
+//! It takes every waiting submission at once (group commit), interns new ids, appends the records to the
+//! log, fsyncs once, and only then acknowledges them with their epoch. The same records become the graph's
+//! input changes for that epoch (through [`EventFeed`], which keeps the state needed for exact retractions),
+//! split across the workers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use dataflows::{Epoch, EventFeed, InputChanges, Interaction, Op};
+
+use super::catalog::Catalog;
+use super::workers::{WorkerMsg, Workers};
+use super::{EngineConfig, Submission};
+use crate::model::ids::IdSpace;
+use crate::storage::log::EventLog;
+use crate::storage::records::{InteractionDetails, LogRecord};
+
+/// A request to the sequencer.
+pub enum Command {
+    /// Make these records durable, then acknowledge with their epoch.
+    Submit {
+        /// The records.
+        records: Vec<Submission>,
+        /// Where the acknowledgement goes.
+        ack: tokio::sync::oneshot::Sender<Result<Epoch, String>>,
+    },
+    /// Stop after the submissions already queued.
+    Shutdown,
+}
+
+/// The sequencer's state.
+pub struct Sequencer {
+    log: EventLog,
+    workers: Workers,
+    catalog: Arc<RwLock<Catalog>>,
+    acknowledged: Arc<AtomicU64>,
+    feed: EventFeed,
+    epoch: Epoch,
+    max_epoch_records: usize,
+    failed: Option<String>,
+}
+
+impl Sequencer {
+    /// A sequencer over an opened log and running workers.
+    pub fn new(
+        log: EventLog,
+        workers: Workers,
+        catalog: Arc<RwLock<Catalog>>,
+        acknowledged: Arc<AtomicU64>,
+        config: &EngineConfig,
+    ) -> Self {
+        Sequencer {
+            log,
+            workers,
+            catalog,
+            acknowledged,
+            feed: EventFeed::new(config.params.window.clone()),
+            epoch: 0,
+            max_epoch_records: config.max_epoch_records.max(1),
+            failed: None,
+        }
+    }
+
+    /// Replays the whole log into the catalog and the graph, in epochs of `epoch_records` operations.
+    /// Returns the number of records replayed.
+    pub fn replay(&mut self, epoch_records: usize) -> anyhow::Result<u64> {
+        let reader = self.log.read_from(0).context("reading the event log")?;
+        let mut ops = Vec::new();
+        let mut count = 0;
+        for entry in reader {
+            let (lsn, payload) = entry.context("reading the event log")?;
+            let record = LogRecord::decode(&payload).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
+            let op = self.catalog.write().unwrap().replay(record).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
+            ops.extend(op);
+            count += 1;
+            if ops.len() >= epoch_records.max(1) {
+                self.send_epoch(&ops);
+                ops.clear();
+            }
+        }
+        self.send_epoch(&ops);
+        self.acknowledged.store(self.epoch, Ordering::Release);
+        Ok(count)
+    }
+
+    /// Serves submissions until shut down.
+    pub fn run(mut self, commands: Receiver<Command>) {
+        let mut open = true;
+        while open {
+            let first = match commands.recv() {
+                Ok(c) => c,
+                Err(_) => break,
+            };
+            let mut group = Vec::new();
+            let mut size = 0;
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Submit { records, ack } => {
+                        size += records.len();
+                        group.push((records, ack));
+                    }
+                    Command::Shutdown => {
+                        open = false;
+                        break;
+                    }
+                }
+                if size < self.max_epoch_records {
+                    next = commands.try_recv().ok();
+                }
+            }
+            self.commit(group);
+        }
+        self.workers.shutdown();
+    }
+
+    /// Logs, syncs, feeds and acknowledges one group of submissions as one epoch.
+    fn commit(&mut self, group: Vec<(Vec<Submission>, tokio::sync::oneshot::Sender<Result<Epoch, String>>)>) {
+        if group.is_empty() {
+            return;
+        }
+        if let Some(reason) = &self.failed {
+            for (_, ack) in group {
+                let _ = ack.send(Err(reason.clone()));
+            }
+            return;
+        }
+        let mut records = Vec::new();
+        let mut ops = Vec::new();
+        {
+            let mut catalog = self.catalog.write().unwrap();
+            for (batch, _) in &group {
+                for submission in batch {
+                    to_log_records(&mut catalog, submission, &mut records, &mut ops);
+                }
+            }
+        }
+        let durable = records
+            .iter()
+            .try_for_each(|r| self.log.append(&r.encode()).map(drop))
+            .and_then(|_| self.log.sync());
+        if let Err(e) = durable {
+            let reason = format!("the event log failed ({e}); the engine refuses writes until restarted");
+            tracing::error!("{reason}");
+            self.failed = Some(reason.clone());
+            for (_, ack) in group {
+                let _ = ack.send(Err(reason.clone()));
+            }
+            return;
+        }
+        self.send_epoch(&ops);
+        let epoch = self.epoch;
+        self.acknowledged.store(epoch, Ordering::Release);
+        for (_, ack) in group {
+            let _ = ack.send(Ok(epoch));
+        }
+    }
+
+    /// Turns operations into input changes and sends them to the workers as the next epoch.
+    fn send_epoch(&mut self, ops: &[Op]) {
+        self.epoch += 1;
+        let mut changes = InputChanges::default();
+        let index = &self.workers.shared.index;
+        for op in ops {
+            if let Op::Insert(e) = op {
+                index.observe_time(e.timestamp);
+            }
+            self.feed.apply(op, &mut changes);
+        }
+        let n = self.workers.senders.len();
+        let mut events = split(changes.events, n);
+        let mut recent = split(changes.recent, n);
+        for (w, sender) in self.workers.senders.iter().enumerate() {
+            let msg = WorkerMsg::Epoch {
+                epoch: self.epoch,
+                events: std::mem::take(&mut events[w]),
+                recent: std::mem::take(&mut recent[w]),
+            };
+            // A send fails only when the workers are gone (shutting down); nothing to do then.
+            let _ = sender.send(msg);
+        }
+        self.workers.shared.wake();
+    }
+}
+
+/// Splits `items` into `n` nearly equal parts, so every worker shares the input work.
+fn split<T>(mut items: Vec<T>, n: usize) -> Vec<Vec<T>> {
+    let mut parts = Vec::with_capacity(n);
+    let chunk = items.len().div_ceil(n.max(1));
+    for _ in 1..n {
+        let rest = items.split_off(chunk.min(items.len()));
+        parts.push(std::mem::replace(&mut items, rest));
+    }
+    parts.push(items);
+    parts
+}
+
+/// Interns ids and produces the log records and graph operations of one submission.
+fn to_log_records(catalog: &mut Catalog, submission: &Submission, log: &mut Vec<LogRecord>, ops: &mut Vec<Op>) {
+    match submission {
+        Submission::Interaction(i) => {
+            let user = catalog.intern(IdSpace::User, &i.user_id, log);
+            let item = catalog.intern(IdSpace::Item, &i.item_id, log);
+            let event_type = catalog.intern(IdSpace::EventType, i.event_type.as_deref().unwrap_or(""), log) as u16;
+            let event = Interaction { user, item, event_type, timestamp: i.timestamp };
+            let details = InteractionDetails {
+                event_value: i.event_value,
+                impression: i.impression.clone(),
+                recommendation_id: i.recommendation_id.clone(),
+                metadata: i.metadata.iter().filter(|(_, v)| !v.is_null()).cloned().collect(),
+            };
+            let details = (!details.is_empty()).then(|| Box::new(details));
+            log.push(LogRecord::Interaction { event, details });
+            ops.push(Op::Insert(event));
+        }
+        Submission::Item(record) => {
+            let item = catalog.intern(IdSpace::Item, &record.item_id, log);
+            catalog.items.insert(item, record.clone());
+            log.push(LogRecord::Item { item, record: record.clone() });
+        }
+        Submission::User(record) => {
+            let user = catalog.intern(IdSpace::User, &record.user_id, log);
+            catalog.users.insert(user, record.clone());
+            log.push(LogRecord::User { user, record: record.clone() });
+        }
+        Submission::DeleteUser(name) => {
+            if let Some(user) = catalog.user(name) {
+                log.push(LogRecord::DeleteUser { user });
+                ops.push(Op::DeleteUser(user));
+            }
+        }
+        Submission::Clear(dataset) => {
+            log.push(LogRecord::Clear { dataset: *dataset });
+            let op = catalog.replay(LogRecord::Clear { dataset: *dataset }).unwrap_or(None);
+            ops.extend(op);
+        }
+    }
+}

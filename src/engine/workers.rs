@@ -1,0 +1,201 @@
+//! The timely workers: each runs the recommendation graph, takes its share of every epoch's input changes
+//! from the sequencer, and publishes output updates into the [`ServingIndex`].
+//!
+//! Workers park when idle (`step_or_park`) and are woken by the sequencer with `Thread::unpark`, so an idle
+//! server uses no CPU and the workers never spin against the HTTP threads for the two cores.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::Duration;
+
+use dataflows::graph::{self, Inputs};
+use dataflows::recent::RecentChange;
+use dataflows::{Epoch, Interaction, Params};
+use differential_dataflow::input::Input;
+use timely::dataflow::operators::probe::Handle;
+use timely::WorkerConfig;
+
+use super::index::ServingIndex;
+
+/// A message from the sequencer to one worker.
+pub enum WorkerMsg {
+    /// This worker's share of one epoch's input changes; every worker gets one per epoch, maybe empty.
+    Epoch {
+        /// The epoch the changes happen at.
+        epoch: Epoch,
+        /// Changes to `events`.
+        events: Vec<(Interaction, isize)>,
+        /// Changes to `recent`.
+        recent: Vec<RecentChange>,
+    },
+}
+
+/// What the workers share with the rest of the engine.
+pub struct WorkerShared {
+    /// Each worker's output frontier: every epoch below it is fully published by that worker.
+    frontiers: Vec<AtomicU64>,
+    /// The minimum of `frontiers`, broadcast to waiters.
+    published: tokio::sync::watch::Sender<Epoch>,
+    /// Worker threads, for waking.
+    threads: Mutex<Vec<Thread>>,
+    /// Where outputs are published.
+    pub index: Arc<ServingIndex>,
+}
+
+impl WorkerShared {
+    /// The published frontier: every epoch below it is reflected in the index.
+    pub fn published(&self) -> Epoch {
+        *self.published.borrow()
+    }
+
+    /// A receiver that sees the published frontier advance.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Epoch> {
+        self.published.subscribe()
+    }
+
+    /// Wakes every parked worker.
+    pub fn wake(&self) {
+        for t in self.threads.lock().unwrap().iter() {
+            t.unpark();
+        }
+    }
+
+    fn set_frontier(&self, worker: usize, frontier: Epoch) {
+        self.frontiers[worker].store(frontier, Ordering::Release);
+        let min = self.frontiers.iter().map(|f| f.load(Ordering::Acquire)).min().unwrap_or(0);
+        self.published.send_if_modified(|p| {
+            if min > *p {
+                *p = min;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// Running workers: the channel ends to feed them and the guard that joins them.
+pub struct Workers {
+    /// One sender per worker.
+    pub senders: Vec<Sender<WorkerMsg>>,
+    /// Shared state.
+    pub shared: Arc<WorkerShared>,
+    guards: Option<timely::communication::WorkerGuards<()>>,
+}
+
+impl Workers {
+    /// Starts `n` workers running the graph with `params`.
+    pub fn start(n: usize, params: &Params, index: Arc<ServingIndex>) -> anyhow::Result<Workers> {
+        let n = n.max(1);
+        let (published, _) = tokio::sync::watch::channel(0);
+        let shared = Arc::new(WorkerShared {
+            frontiers: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            published,
+            threads: Mutex::new(Vec::new()),
+            index,
+        });
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..n {
+            let (tx, rx) = std::sync::mpsc::channel();
+            senders.push(tx);
+            receivers.push(Mutex::new(Some(rx)));
+        }
+        let receivers = Arc::new(receivers);
+        let config = timely::Config {
+            communication: timely::CommunicationConfig::Process(n),
+            worker: WorkerConfig::default(),
+        };
+        let params = params.clone();
+        let worker_shared = shared.clone();
+        let guards = timely::execute(config, move |worker| {
+            let index = worker.index();
+            let rx = receivers[index].lock().unwrap().take().expect("one receiver per worker");
+            worker_shared.threads.lock().unwrap().push(std::thread::current());
+            run_worker(worker, rx, &params, &worker_shared);
+        })
+        .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
+        // Wait until every worker registered its thread, so `wake` reaches all of them.
+        while shared.threads.lock().unwrap().len() < n {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(Workers { senders, shared, guards: Some(guards) })
+    }
+
+    /// Closes the inputs and joins the worker threads.
+    pub fn shutdown(&mut self) {
+        self.senders.clear();
+        self.shared.wake();
+        if let Some(guards) = self.guards.take() {
+            drop(guards.join());
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    rx: Receiver<WorkerMsg>,
+    params: &Params,
+    shared: &Arc<WorkerShared>,
+) {
+    let me = worker.index();
+    let probe = Handle::new();
+    let sink = shared.index.clone();
+    let (mut events_in, mut recent_in) = worker.dataflow::<Epoch, _, _>(|scope| {
+        let (events_in, events) = scope.new_collection();
+        let (recent_in, recent) = scope.new_collection();
+        let out = graph::build(Inputs { events, recent }, params);
+        let s = sink.clone();
+        out.item_users.inspect(move |((k, c), _, d)| s.apply_item_users(*k, *c, *d)).probe_with(&probe);
+        let s = sink.clone();
+        out.item_events.inspect(move |((k, c), _, d)| s.apply_item_events(*k, *c, *d)).probe_with(&probe);
+        let s = sink.clone();
+        out.trend.inspect(move |((k, c), _, d)| s.apply_trend(*k, *c, *d)).probe_with(&probe);
+        let s = sink.clone();
+        out.recent.inspect(move |((u, e), _, d)| s.apply_recent(*u, *e, *d)).probe_with(&probe);
+        let s = sink.clone();
+        out.neighbours.inspect(move |((i, n), _, d)| s.apply_neighbour(*i, *n, *d)).probe_with(&probe);
+        let s = sink.clone();
+        out.affinity.inspect(move |((k, a), _, d)| s.apply_affinity(*k, *a, *d)).probe_with(&probe);
+        out.cooccurrence.probe_with(&probe);
+        (events_in, recent_in)
+    });
+    let mut open = true;
+    while open {
+        loop {
+            match rx.try_recv() {
+                Ok(WorkerMsg::Epoch { epoch, events, recent }) => {
+                    for (e, d) in events {
+                        events_in.update(e, d);
+                    }
+                    for (r, d) in recent {
+                        recent_in.update(r, d);
+                    }
+                    events_in.advance_to(epoch + 1);
+                    recent_in.advance_to(epoch + 1);
+                    events_in.flush();
+                    recent_in.flush();
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        worker.step_or_park(Some(Duration::from_millis(20)));
+        let frontier = probe.with_frontier(|f| f.first().copied().unwrap_or(Epoch::MAX));
+        shared.set_frontier(me, frontier);
+    }
+    events_in.close();
+    recent_in.close();
+    while worker.step_or_park(Some(Duration::from_millis(5))) {}
+}

@@ -1,0 +1,3 @@
+//! Bulk import of dataset files.
+
+pub mod csv;
