@@ -14,7 +14,7 @@ use crate::engine::Engine;
 
 /// Why an item was recommended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum Reason {
     /// Similar to an item in the user's recent history (or to the item asked about).
     BecauseOf {

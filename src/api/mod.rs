@@ -25,7 +25,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
 pub async fn serve(state: Arc<AppState>, listen: SocketAddr, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "serving");
+    // Printed on stdout so scripts and tests can find an ephemeral port (`--listen 127.0.0.1:0`).
+    println!("listening on http://{addr}");
     if let Some(ready) = ready {
         let _ = ready.send(addr);
     }

@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/items", post(put_items))
         .route("/v1/users", post(put_users))
         .route("/v1/users/{user_id}", delete(delete_user))
+        .route("/v1/users/{user_id}/history", get(user_history))
         .route("/v1/recommendations", get(recommendations))
         .route("/v1/similar-items", get(similar_items))
         .route("/v1/popular", get(popular))
@@ -128,7 +129,16 @@ pub fn validate_event(value: serde_json::Value, now: i64) -> Result<Interaction,
     })
 }
 
+/// Names the field a serde error is about: the quoted name after "unknown field" or "missing field", else
+/// the first known field the message mentions.
 fn field_of_serde_error(msg: &str) -> (String, String) {
+    for prefix in ["unknown field `", "missing field `"] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some(end) = rest.find('`') {
+                return (rest[..end].to_string(), msg.to_string());
+            }
+        }
+    }
     for field in ["userId", "itemId", "eventType", "timestamp", "eventValue", "impression", "properties"] {
         if msg.contains(&format!("`{field}`")) {
             return (field.to_string(), msg.to_string());
@@ -314,6 +324,41 @@ async fn trending(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams
     let n = p.n()?;
     fresh(&state).await?;
     Ok(answer(recommend::trending(&state.engine, n, p.interval.unwrap_or(2))))
+}
+
+/// What the engine knows of a user: every item interacted with (with its decayed affinity now) and the
+/// recent window the recommendations start from.
+async fn user_history(State(state): State<Arc<AppState>>, Path(user_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    fresh(&state).await?;
+    let engine = &state.engine;
+    let catalog = engine.catalog();
+    let Some(user) = catalog.user(&user_id) else {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("userId: no data for user {user_id:?}")));
+    };
+    let now = engine.index().clock();
+    let params = &engine.config().params.affinity;
+    let mut items: Vec<(String, f64)> = engine
+        .index()
+        .affinities(user)
+        .into_iter()
+        .map(|(item, a)| (catalog.item_name(item).to_string(), a.value_at(now, params)))
+        .collect();
+    items.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let recent: Vec<serde_json::Value> = engine
+        .index()
+        .recent(user)
+        .into_iter()
+        .rev()
+        .map(|e| {
+            json!({
+                "itemId": catalog.item_name(e.item),
+                "timestamp": e.timestamp,
+                "eventType": catalog.ids.event_types.name(e.event_type as u32).unwrap_or(""),
+            })
+        })
+        .collect();
+    let items: Vec<serde_json::Value> = items.into_iter().map(|(id, a)| json!({ "itemId": id, "affinity": a })).collect();
+    Ok(Json(json!({ "userId": user_id, "items": items, "recent": recent })))
 }
 
 async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {

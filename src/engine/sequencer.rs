@@ -95,6 +95,11 @@ impl Sequencer {
                 Ok(c) => c,
                 Err(_) => break,
             };
+            // Backpressure and adaptive batching: while the workers are still busy with the previous
+            // epoch, submissions queue up here and then go into the next epoch together, so epochs grow
+            // exactly as much as the dataflow needs to keep up, and acknowledged events are never far
+            // ahead of what queries see.
+            self.wait_for_workers(1);
             let mut group = Vec::new();
             let mut size = 0;
             let mut next = Some(first);
@@ -116,6 +121,14 @@ impl Sequencer {
             self.commit(group);
         }
         self.workers.shutdown();
+    }
+
+    /// Blocks until at most `in_flight` epochs are sent but not yet published.
+    fn wait_for_workers(&self, in_flight: u64) {
+        let shared = &self.workers.shared;
+        while shared.published() + in_flight <= self.epoch {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
     }
 
     /// Logs, syncs, feeds and acknowledges one group of submissions as one epoch.
