@@ -5,18 +5,31 @@
 //!                        ├─► trend buckets: events per (item, time bucket)
 //!                        └─► affinity: decayed user–item score (reduce per (user, item))
 //! recent (user, entry) ──┬─► recent windows (as given)
-//!                        ├─► window counts per item ──────────────┐
-//!                        └─► self-join per user → co-occurrence ──┴─► normalised similarity → top-K neighbours
+//!                        ├─► window counts per item (broadcast) ─────────┐
+//!                        └─► self-join per user → co-occurrence (a < b, ─┴─► top-K neighbours
+//!                            mirrored)                                      (TopNeighbours operator, by a)
 //! ```
 //!
-//! Every diff is an integer count; floats only appear inside `reduce`/`map` as deterministic functions of
-//! their (sorted) inputs, and leave the graph as integers ([`Neighbour::similarity_bits`], [`Affinity`]), so
-//! insert-then-retract always cancels exactly.
+//! Every diff is an integer count; floats only appear inside `reduce`/`map` and the top-K operator as
+//! deterministic functions of their inputs, and leave the graph as integers ([`Neighbour::similarity_bits`],
+//! [`Affinity`]), so insert-then-retract always cancels exactly.
+//!
+//! Everything is standard differential dataflow except [`neighbours`], a timely operator that keeps its
+//! own state (see its docs for why): it relies on the epoch being totally ordered, as [`Epoch`] is.
 
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
-use differential_dataflow::operators::CountTotal;
+use differential_dataflow::collection::AsCollection;
+use differential_dataflow::hashable::Hashable;
+use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Capability;
 
 use crate::score;
 use crate::types::*;
@@ -63,15 +76,32 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
 }
 
 /// Distinct users and event counts per item, per event type and over all types.
+///
+/// The `ANY_EVENT_TYPE` rows are derived from the per-type ones rather than by duplicating every event
+/// under a second key: event counts sum the per-type counts' (few) changes, and distinct users per item
+/// deduplicate the per-type distinct `(item, user)` rows, which are already fewer than the events. Distinct
+/// uses `distinct_total` (one arrangement, no output trace) since epochs are totally ordered.
 pub fn popularity<'s>(
     events: Coll<'s, Interaction>,
 ) -> (Coll<'s, ((ItemId, EventTypeId), isize)>, Coll<'s, ((ItemId, EventTypeId), isize)>) {
-    let keyed = events.flat_map(|e| {
-        [((e.item, e.event_type), e.user), ((e.item, ANY_EVENT_TYPE), e.user)]
-    });
-    let item_events = keyed.clone().map(|(key, _)| key).count_total();
-    let item_users = keyed.distinct().map(|(key, _)| key).count_total();
+    let per_type_events = events.clone().map(|e| (e.item, e.event_type)).count_total();
+    let item_events = per_type_events.clone().concat(sum_over_types(per_type_events));
+
+    let type_users = events.map(|e| ((e.item, e.event_type), e.user)).distinct_total();
+    let any_users = type_users
+        .clone()
+        .map(|((item, _), user)| (item, user))
+        .distinct_total()
+        .map(|(item, _)| (item, ANY_EVENT_TYPE))
+        .count_total();
+    let item_users = type_users.map(|(key, _)| key).count_total().concat(any_users);
     (item_users, item_events)
+}
+
+/// `(item, ANY_EVENT_TYPE)` totals of per-type counts: each count change `±((item, type), n)` contributes
+/// `±n` to the item's total, so only the per-type changes are re-counted, not the events.
+fn sum_over_types<'s>(per_type: Coll<'s, ((ItemId, EventTypeId), isize)>) -> Coll<'s, ((ItemId, EventTypeId), isize)> {
+    per_type.explode(|((item, _), n)| Some(((item, ANY_EVENT_TYPE), n))).count_total()
 }
 
 /// Events per (item, time bucket of width `bucket_secs`).
@@ -93,34 +123,315 @@ pub fn affinity<'s>(events: Coll<'s, Interaction>, params: AffinityParams) -> Co
 }
 
 /// Co-occurrence counts of ordered item pairs within users' recent windows.
-pub fn cooccurrence<'s>(recent: Coll<'s, (UserId, RecentEntry)>, min_cocount: isize) -> Coll<'s, ((ItemId, ItemId), isize)> {
+///
+/// The count is symmetric (`c(a, b) = c(b, a)`), so only pairs with `a < b` are counted and the result is
+/// mirrored afterwards: this halves the self-join's output that `count_total` has to sort and merge, the
+/// largest remaining volume in the graph (every window change pairs with every other entry of the window).
+pub fn cooccurrence<'s>(
+    recent: Coll<'s, (UserId, RecentEntry)>,
+    min_cocount: isize,
+) -> Coll<'s, ((ItemId, ItemId), isize)> {
     let windows = recent.map(|(user, entry)| (user, entry.item)).arrange_by_key_named("Arrange: Windows");
     windows
         .clone()
-        .join_core(windows, |_user, a, b| (a != b).then_some((*a, *b)))
+        .join_core(windows, |_user, a, b| (a < b).then_some((*a, *b)))
         .count_total()
         .filter(move |(_, count)| *count >= min_cocount)
+        .flat_map(|((a, b), count)| [((a, b), count), ((b, a), count)])
 }
 
 /// Top-`k` neighbours per item by normalised similarity (ties to the lower item id).
+///
+/// Why not `join`/`join`/`reduce`: a pair's similarity depends on both window counts `n_a` and `n_b`, and
+/// nearly every item's count changes in every epoch, so a differential formulation re-scores (retracts and
+/// re-inserts) almost every co-occurring pair per epoch, twice (once per join), and re-sorts a hot item's
+/// tens of thousands of scored pairs in the reducer's arrangement. That churn was ~80% of the graph's
+/// time and memory. Only the top-`k` lists are outputs, so [`TopNeighbours`] keeps the co-counts as plain
+/// sorted vectors instead (pairs sharded by `a`, window counts broadcast to every worker: they number at
+/// most one per item) and, once an epoch is complete on both inputs, re-ranks exactly the items whose
+/// co-counts, own count or some partner's count changed, emitting only the differences of their lists.
+/// The result is the same function of the inputs as before, so outputs are unchanged.
 pub fn neighbours<'s>(
     cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>,
     window_counts: Coll<'s, (ItemId, isize)>,
     kind: Similarity,
     k: usize,
 ) -> Coll<'s, (ItemId, Neighbour)> {
-    let counts = window_counts.arrange_by_key_named("Arrange: WindowCounts");
+    type PairUpdate = (((ItemId, ItemId), isize), Epoch, isize);
+    type Out = Vec<((ItemId, Neighbour), Epoch, isize)>;
+    let by_first = Exchange::new(|update: &PairUpdate| (update.0).0 .0.hashed());
+    let counts = window_counts.inner.broadcast();
     cooccurrence
-        .map(|((a, b), c)| (a, (b, c)))
-        .join_core(counts.clone(), |a, (b, c), na| Some((*b, (*a, *c, *na))))
-        .join_core(counts, move |b, (a, c, na), nb| {
-            let sim = score::similarity(kind, *c, *na, *nb);
-            Some((*a, (Reverse(sim.to_bits()), *b)))
-        })
-        .reduce_named("TopNeighbours", move |_item, ranked, output| {
-            // Values arrive sorted: highest similarity first, then lowest item id.
-            for ((Reverse(bits), item), _) in ranked.iter().filter(|(_, n)| *n > 0).take(k) {
-                output.push((Neighbour { item: *item, similarity_bits: *bits }, 1));
+        .inner
+        .binary_frontier::<_, CapacityContainerBuilder<Out>, _, _, _, _>(
+            counts,
+            by_first,
+            Pipeline,
+            "TopNeighbours",
+            move |_capability, _info| {
+                let mut state = TopNeighbours::new(kind, k);
+                // Updates not yet complete, by time, with a capability to emit at that time.
+                let mut pending: BTreeMap<Epoch, Pending> = BTreeMap::new();
+                move |(pairs, pairs_frontier), (counts, counts_frontier), output| {
+                    pairs.for_each(|cap, data| {
+                        for (record, time, diff) in data.drain(..) {
+                            let slot = pending.entry(time).or_insert_with(|| Pending::new(cap.delayed(&time, 0)));
+                            slot.pairs.push((record, diff));
+                        }
+                    });
+                    counts.for_each(|cap, data| {
+                        for (record, time, diff) in data.drain(..) {
+                            let slot = pending.entry(time).or_insert_with(|| Pending::new(cap.delayed(&time, 0)));
+                            slot.counts.push((record, diff));
+                        }
+                    });
+                    // Times are totally ordered: apply every time both inputs have completed, oldest first.
+                    while let Some(entry) = pending.first_entry() {
+                        let time = *entry.key();
+                        if pairs_frontier.less_equal(&time) || counts_frontier.less_equal(&time) {
+                            break;
+                        }
+                        let Pending { capability, pairs, counts } = entry.remove();
+                        let mut session = output.session(&capability);
+                        state.advance(pairs, counts, |record, diff| session.give((record, time, diff)));
+                    }
+                }
+            },
+        )
+        .as_collection()
+}
+
+/// The updates of one time, held until both inputs of [`neighbours`] have completed it.
+struct Pending {
+    capability: Capability<Epoch>,
+    pairs: Vec<(((ItemId, ItemId), isize), isize)>,
+    counts: Vec<((ItemId, isize), isize)>,
+}
+
+impl Pending {
+    fn new(capability: Capability<Epoch>) -> Self {
+        Pending { capability, pairs: Vec::new(), counts: Vec::new() }
+    }
+}
+
+/// One worker's share of the neighbour computation: the co-counts of the pairs `(a, b)` whose `a` it owns,
+/// every item's window count, and the top-`k` list last emitted for each owned `a`.
+///
+/// Items are interned to dense local indices so that the per-pair work (merging updates, looking up
+/// `n_b`, checking whether `n_b` changed) indexes vectors instead of hashing.
+struct TopNeighbours {
+    kind: Similarity,
+    k: usize,
+    /// Local index → item id, and back.
+    ids: Vec<ItemId>,
+    index: HashMap<ItemId, u32, BuildHasherDefault<IdHasher>>,
+    /// Window count per local index (all items).
+    counts: Vec<isize>,
+    /// Whether the item's count changed in the time being applied.
+    count_changed: Vec<bool>,
+    /// Whether the owned item's co-counts changed in the time being applied.
+    pairs_changed: Vec<bool>,
+    /// Per owned `a`: `(local b, co-count)` sorted by local `b`, only pairs present in `cooccurrence`.
+    partners: Vec<Vec<(u32, u32)>>,
+    /// Per owned `a`: the list currently emitted, best first.
+    top: Vec<Vec<Neighbour>>,
+    /// Local indices of the items this worker owns as `a`.
+    owned: Vec<u32>,
+    is_owned: Vec<bool>,
+    /// Scratch: the time's pair updates as `(local a, local b, Δco-count, Δpresence)`, and ranking candidates.
+    updates: Vec<(u32, u32, isize, isize)>,
+    merged: Vec<(u32, u32)>,
+    candidates: Vec<(Reverse<u64>, ItemId)>,
+}
+
+impl TopNeighbours {
+    fn new(kind: Similarity, k: usize) -> Self {
+        TopNeighbours {
+            kind,
+            k,
+            ids: Vec::new(),
+            index: HashMap::default(),
+            counts: Vec::new(),
+            count_changed: Vec::new(),
+            pairs_changed: Vec::new(),
+            partners: Vec::new(),
+            top: Vec::new(),
+            owned: Vec::new(),
+            is_owned: Vec::new(),
+            updates: Vec::new(),
+            merged: Vec::new(),
+            candidates: Vec::new(),
+        }
+    }
+
+    fn intern(&mut self, item: ItemId) -> u32 {
+        if let Some(&local) = self.index.get(&item) {
+            return local;
+        }
+        let local = u32::try_from(self.ids.len()).expect("fewer than 2^32 items");
+        self.index.insert(item, local);
+        self.ids.push(item);
+        self.counts.push(0);
+        self.count_changed.push(false);
+        self.pairs_changed.push(false);
+        self.partners.push(Vec::new());
+        self.top.push(Vec::new());
+        self.is_owned.push(false);
+        local
+    }
+
+    /// Applies one complete time's updates and reports the changes of the top-`k` lists to `emit`.
+    ///
+    /// Both inputs are function-like collections (one `(key, value)` with multiplicity 1 per live key), so a
+    /// key's value is `Σ value · diff` over its updates and its presence is `Σ diff`, whatever the order.
+    fn advance(
+        &mut self,
+        pairs: Vec<(((ItemId, ItemId), isize), isize)>,
+        counts: Vec<((ItemId, isize), isize)>,
+        mut emit: impl FnMut((ItemId, Neighbour), isize),
+    ) {
+        let mut changed_counts = Vec::new();
+        for ((item, n), diff) in counts {
+            let local = self.intern(item) as usize;
+            self.counts[local] += n * diff;
+            if !self.count_changed[local] {
+                self.count_changed[local] = true;
+                changed_counts.push(local);
             }
-        })
+        }
+
+        let mut updates = std::mem::take(&mut self.updates);
+        updates.clear();
+        for (((a, b), c), diff) in pairs {
+            let (a, b) = (self.intern(a), self.intern(b));
+            updates.push((a, b, c * diff, diff));
+        }
+        updates.sort_unstable_by_key(|&(a, b, _, _)| (a, b));
+        let mut start = 0;
+        while start < updates.len() {
+            let a = updates[start].0;
+            let end = start + updates[start..].partition_point(|u| u.0 == a);
+            self.merge(a, &updates[start..end]);
+            start = end;
+        }
+        self.updates = updates;
+
+        for i in 0..self.owned.len() {
+            let a = self.owned[i] as usize;
+            let dirty = self.pairs_changed[a]
+                || (self.count_changed[a] && !self.partners[a].is_empty())
+                || self.partners[a].iter().any(|&(b, _)| self.count_changed[b as usize]);
+            if dirty {
+                self.pairs_changed[a] = false;
+                self.rerank(a, &mut emit);
+            }
+        }
+        for local in changed_counts {
+            self.count_changed[local] = false;
+        }
+    }
+
+    /// Merges one owned item's consolidated-by-key updates (sorted by local `b`) into its partner list.
+    fn merge(&mut self, a: u32, updates: &[(u32, u32, isize, isize)]) {
+        let a = a as usize;
+        if !self.is_owned[a] {
+            self.is_owned[a] = true;
+            self.owned.push(a as u32);
+        }
+        self.pairs_changed[a] = true;
+        // Merge into a scratch vector and copy back, so that each list keeps (and reuses) its own allocation.
+        let mut merged = std::mem::take(&mut self.merged);
+        merged.clear();
+        let mut old = self.partners[a].iter().copied().peekable();
+        let mut i = 0;
+        while i < updates.len() {
+            let b = updates[i].1;
+            let (mut delta_c, mut delta_present) = (0isize, 0isize);
+            while i < updates.len() && updates[i].1 == b {
+                delta_c += updates[i].2;
+                delta_present += updates[i].3;
+                i += 1;
+            }
+            while let Some(&(ob, oc)) = old.peek() {
+                if ob >= b {
+                    break;
+                }
+                merged.push((ob, oc));
+                old.next();
+            }
+            let (mut c, mut present) = (0isize, 0isize);
+            if let Some(&(ob, oc)) = old.peek() {
+                if ob == b {
+                    (c, present) = (oc as isize, 1);
+                    old.next();
+                }
+            }
+            c += delta_c;
+            present += delta_present;
+            assert!(present == 0 || present == 1, "a co-occurrence pair has one count");
+            if present == 1 {
+                merged.push((b, u32::try_from(c).expect("co-counts are non-negative and below 2^32")));
+            } else {
+                debug_assert_eq!(c, 0, "a retracted pair retracts its count");
+            }
+        }
+        merged.extend(old);
+        self.partners[a].clear();
+        self.partners[a].extend_from_slice(&merged);
+        self.merged = merged;
+    }
+
+    /// Recomputes an owned item's top-`k` list and emits how it changed.
+    fn rerank(&mut self, a: usize, emit: &mut impl FnMut((ItemId, Neighbour), isize)) {
+        let na = self.counts[a];
+        self.candidates.clear();
+        for &(b, c) in &self.partners[a] {
+            let sim = score::similarity(self.kind, c as isize, na, self.counts[b as usize]);
+            self.candidates.push((Reverse(sim.to_bits()), self.ids[b as usize]));
+        }
+        // Highest similarity first, then lowest item id: the same order the reference model uses.
+        if self.candidates.len() > self.k {
+            if self.k == 0 {
+                self.candidates.clear();
+            } else {
+                self.candidates.select_nth_unstable(self.k - 1);
+                self.candidates.truncate(self.k);
+            }
+        }
+        self.candidates.sort_unstable();
+        let new: Vec<Neighbour> =
+            self.candidates.iter().map(|&(Reverse(bits), item)| Neighbour { item, similarity_bits: bits }).collect();
+        let old = std::mem::replace(&mut self.top[a], new);
+        let item = self.ids[a];
+        for n in &old {
+            if !self.top[a].contains(n) {
+                emit((item, *n), -1);
+            }
+        }
+        for n in &self.top[a] {
+            if !old.contains(n) {
+                emit((item, *n), 1);
+            }
+        }
+    }
+}
+
+/// Hasher for interning dense integer ids: one multiplication (the std SipHash dominated per-pair work).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }

@@ -8,7 +8,8 @@
 //! - [`types`]: ids, the [`types::Interaction`] record, every documented parameter ([`types::Params`]).
 //! - [`recent`]: each user's recent window, maintained outside the dataflow (bounded per-user state).
 //! - [`feed`]: operations (insert, delete user, clear) → the graph's input changes.
-//! - [`graph`]: the differential operators (popularity, trend buckets, affinity, co-occurrence, neighbours).
+//! - [`graph`]: the differential operators (popularity, trend buckets, affinity, co-occurrence) and the
+//!   custom timely operator that maintains top-K neighbours.
 //! - [`score`]: the pure arithmetic shared by the graph and the reference model.
 //! - [`reference`]: the same outputs recomputed from scratch with maps and loops; property tests compare.
 //! - [`run`]: a harness that runs the graph over batches of operations (tests, benchmarks).

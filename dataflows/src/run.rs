@@ -1,7 +1,8 @@
 //! Runs the graph to completion over batches of operations: the harness for tests and benchmarks.
 //!
-//! Worker 0 turns each batch into input changes with an [`EventFeed`] and feeds them as one epoch; every
-//! worker then steps until the outputs are complete for that epoch. The engine does the same live, with a
+//! Each worker turns the operations of the users it owns (by user hash) into input changes with its own
+//! [`EventFeed`] and feeds them as one epoch per batch; every worker then steps until the outputs are
+//! complete for that epoch. The engine does the same live, with a
 //! durable log in front and published indices behind.
 
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ struct Captured {
 /// when `capture` is set (an empty snapshot otherwise, for timing runs).
 pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, capture: bool) -> Snapshot {
     let captured = Arc::new(Captured::default());
-    let shared_batches = Arc::new(Mutex::new(Some(batches)));
+    let shared_batches = Arc::new(batches);
     let config = timely::Config::process(workers.max(1));
     let params = params.clone();
     let sink = captured.clone();
@@ -62,14 +63,16 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
             }
             (events_in, recent_in)
         });
-        let batches = if worker.index() == 0 { shared_batches.lock().unwrap().take().unwrap_or_default() } else { Vec::new() };
-        // Only worker 0 has batches; the others finish once worker 0 closes its inputs.
+        // Every worker replays every batch but feeds only the operations of the users it owns (plus every
+        // `Clear`): an `EventFeed`'s state is per user, so the union of the workers' input changes equals a
+        // single feed's, and neither the feed's work nor the input exchange funnels through worker 0.
+        let (index, peers) = (worker.index(), worker.peers());
         let mut feed = EventFeed::new(params.window.clone());
         let mut changes = InputChanges::default();
-        for (epoch, batch) in batches.into_iter().enumerate() {
+        for (epoch, batch) in shared_batches.iter().enumerate() {
             changes.events.clear();
             changes.recent.clear();
-            for op in &batch {
+            for op in batch.iter().filter(|op| owns(op, index, peers)) {
                 feed.apply(op, &mut changes);
             }
             for (e, d) in changes.events.drain(..) {
@@ -121,6 +124,17 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
     }
     snap.sort_neighbours();
     snap
+}
+
+/// Whether worker `index` of `peers` feeds `op`: a user's operations go to one worker, chosen by a
+/// multiplicative hash of the id (so that consecutive ids spread), and every worker applies `Clear`.
+fn owns(op: &Op, index: usize, peers: usize) -> bool {
+    let user = match op {
+        Op::Insert(event) => event.user,
+        Op::DeleteUser(user) => *user,
+        Op::Clear => return true,
+    };
+    (u64::from(user).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % peers == index
 }
 
 fn take<D: Ord>(acc: &Acc<D>) -> BTreeMap<D, isize> {

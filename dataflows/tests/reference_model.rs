@@ -105,3 +105,34 @@ fn deleting_a_user_forgets_them_everywhere() {
     assert_eq!(after.item_users.get(&(10, ANY_EVENT_TYPE)), Some(&1));
     assert_eq!(after.item_users.get(&(11, ANY_EVENT_TYPE)), None);
 }
+
+/// A denser stream than the property test draws (more users, items and deletions, several epochs), so that
+/// items have many partners, top-K lists are contested, and window counts change under unchanged pairs.
+#[test]
+fn dense_stream_matches_reference() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for (sim, workers) in [(Similarity::Cosine, 2), (Similarity::Jaccard, 1), (Similarity::Lift, 2)] {
+        let p = params(6, 120, 2, 4, sim);
+        let ops: Vec<Op> = (0..3_000)
+            .map(|i| match rng.gen_range(0..100) {
+                0 => Op::DeleteUser(rng.gen_range(0..40)),
+                _ => Op::Insert(Interaction {
+                    user: rng.gen_range(0..40),
+                    item: (rng.gen_range(0..30u32) * rng.gen_range(0..30u32)) % 30,
+                    event_type: rng.gen_range(0..3),
+                    timestamp: i / 3 + rng.gen_range(0..50),
+                }),
+            })
+            .collect();
+        let mut reference = Reference::new(p.clone());
+        for op in &ops {
+            reference.apply(op);
+        }
+        let expected = reference.snapshot();
+        let batches: Vec<Vec<Op>> = ops.chunks(rng.gen_range(50..400)).map(|c| c.to_vec()).collect();
+        let actual = run_batches(&p, workers, batches, true);
+        assert!(expected.neighbours.values().any(|n| n.len() == 4));
+        assert_eq!(actual, expected);
+    }
+}
