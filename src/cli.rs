@@ -42,7 +42,8 @@ enum Command {
     Trending(ListArgs),
     /// Follow a stream of JSON Lines events (stdin or a file being appended to) into a data directory or server.
     Ingest(IngestArgs),
-    /// Replay a data file in timestamp order at full speed (optionally up to a time) and answer queries then.
+    /// Replay a data file (or a data directory's log) in timestamp order at full speed, optionally only up to
+    /// a time, and answer queries as of then.
     Replay(ReplayArgs),
     /// Benchmarks: the dataflows on a synthetic Zipf stream, and HTTP ingest/query load.
     Bench(crate::bench::BenchArgs),
@@ -249,8 +250,12 @@ struct ReplayArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Replay the live interactions of this data directory's log instead of a file.
+    #[arg(long, conflicts_with = "file")]
+    from_data_dir: Option<PathBuf>,
     /// The interactions file.
-    file: PathBuf,
+    #[arg(required_unless_present = "from_data_dir")]
+    file: Option<PathBuf>,
 }
 
 /// Runs the command line.
@@ -502,18 +507,25 @@ fn follow_json_lines(
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let schema = args.csv.schema(DatasetType::Interactions)?;
-    let opts = args.csv.options(true)?;
+    let keep = |i: &crate::model::record::Interaction| args.until.is_none_or(|until| i.timestamp <= until);
     let mut events = Vec::new();
-    let report = import_csv(&args.file, &schema, DatasetType::Interactions, &opts, &mut |record| {
-        if let Record::Interaction(i) = record {
-            if args.until.is_none_or(|until| i.timestamp <= until) {
-                events.push(i);
-            }
+    match (&args.from_data_dir, &args.file) {
+        (Some(dir), _) => events.extend(crate::engine::export_interactions(dir)?.into_iter().filter(|i| keep(i))),
+        (None, Some(file)) => {
+            let schema = args.csv.schema(DatasetType::Interactions)?;
+            let opts = args.csv.options(true)?;
+            let report = import_csv(file, &schema, DatasetType::Interactions, &opts, &mut |record| {
+                if let Record::Interaction(i) = record {
+                    if keep(&i) {
+                        events.push(i);
+                    }
+                }
+                Ok(())
+            })?;
+            eprintln!("{report}");
         }
-        Ok(())
-    })?;
-    eprintln!("{report}");
+        (None, None) => bail!("give an interactions file or --from-data-dir"),
+    }
     // Timestamp order, ties in file order (the sort is stable).
     events.sort_by_key(|e| e.timestamp);
     let scratch = std::env::temp_dir().join(format!("streamrec-replay-{}", std::process::id()));

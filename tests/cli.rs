@@ -128,4 +128,17 @@ fn replay_answers_as_of_a_moment() {
     };
     assert_eq!(replay("100"), "b");
     assert_eq!(replay("1000"), "c");
+
+    // The same from a data directory's log: import, then replay the log as of t=100.
+    let data = dir.path().join("data");
+    streamrec(&["import", file.to_str().unwrap()], &data);
+    let out = Command::new(env!("CARGO_BIN_EXE_streamrec"))
+        .args(["replay", "--until", "100", "--user", "u5", "--json", "-n", "1", "--from-data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: serde_json::Value = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
+    assert_eq!(v["itemList"][0]["itemId"], "b");
 }

@@ -296,21 +296,32 @@ fn answer(items: Vec<Recommended>) -> Json<serde_json::Value> {
     Json(json!({ "itemList": items }))
 }
 
+/// Waits until every write acknowledged before now is published (popular, trending: dataset-wide answers).
 async fn fresh(state: &AppState) -> Result<(), ApiError> {
     state.engine.wait_for_acknowledged(FRESHNESS_WAIT).await.map_err(unavailable)
+}
+
+/// Waits until the user's own acknowledged writes are published.
+async fn fresh_for_user(state: &AppState, user: &str) -> Result<(), ApiError> {
+    state.engine.wait_for(state.engine.user_epoch(user), FRESHNESS_WAIT).await.map_err(unavailable)
+}
+
+/// Waits until the item's acknowledged interactions are published.
+async fn fresh_for_item(state: &AppState, item: &str) -> Result<(), ApiError> {
+    state.engine.wait_for(state.engine.item_epoch(item), FRESHNESS_WAIT).await.map_err(unavailable)
 }
 
 async fn recommendations(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     let user = p.user_id.ok_or_else(|| bad_request("userId: required"))?;
-    fresh(&state).await?;
+    fresh_for_user(&state, &user).await?;
     Ok(answer(recommend::for_user(&state.engine, &user, &UserQuery::new(n))))
 }
 
 async fn similar_items(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     let item = p.item_id.ok_or_else(|| bad_request("itemId: required"))?;
-    fresh(&state).await?;
+    fresh_for_item(&state, &item).await?;
     Ok(answer(recommend::similar(&state.engine, &item, n)))
 }
 
@@ -329,7 +340,7 @@ async fn trending(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams
 /// What the engine knows of a user: every item interacted with (with its decayed affinity now) and the
 /// recent window the recommendations start from.
 async fn user_history(State(state): State<Arc<AppState>>, Path(user_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    fresh(&state).await?;
+    fresh_for_user(&state, &user_id).await?;
     let engine = &state.engine;
     let catalog = engine.catalog();
     let Some(user) = catalog.user(&user_id) else {

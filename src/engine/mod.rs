@@ -3,8 +3,9 @@
 //! An event travels: [`Engine::submit`] → the sequencer thread (interns ids, appends to the [`EventLog`],
 //! one fsync per group of waiting submissions, then acknowledges with the epoch it was assigned) → the
 //! timely workers (input changes at that epoch, see [`workers`]) → the [`ServingIndex`]. A query waits until
-//! the published frontier passes the newest acknowledged epoch ([`Engine::wait_for_acknowledged`]), so it
-//! reflects every event acknowledged before it arrived (read-your-writes).
+//! the published frontier passes the epoch of the newest acknowledged write it is about ([`WriteEpochs`]:
+//! the user's own events for a user's recommendations, the item's for similar items), so it reflects every
+//! such event acknowledged before it arrived (read-your-writes), without waiting for unrelated writes.
 //!
 //! On start the log is replayed through the same path in large epochs.
 
@@ -88,6 +89,7 @@ pub struct Engine {
     shared: Arc<WorkerShared>,
     catalog: Arc<RwLock<Catalog>>,
     acknowledged: Arc<AtomicU64>,
+    writes: Arc<WriteEpochs>,
     sequencer: Option<std::thread::JoinHandle<()>>,
     recovery: RecoveryReport,
     replayed: u64,
@@ -109,7 +111,9 @@ impl Engine {
         let shared = workers.shared.clone();
         let catalog = Arc::new(RwLock::new(Catalog::default()));
         let acknowledged = Arc::new(AtomicU64::new(0));
-        let mut seq = sequencer::Sequencer::new(log, workers, catalog.clone(), acknowledged.clone(), &config);
+        let writes = Arc::new(WriteEpochs::default());
+        let mut seq =
+            sequencer::Sequencer::new(log, workers, catalog.clone(), acknowledged.clone(), writes.clone(), &config);
         let replayed = seq.replay(config.replay_epoch_records)?;
         let (tx, rx) = std::sync::mpsc::channel();
         let sequencer = std::thread::Builder::new()
@@ -122,6 +126,7 @@ impl Engine {
             shared,
             catalog,
             acknowledged,
+            writes,
             sequencer: Some(sequencer),
             recovery,
             replayed,
@@ -171,9 +176,11 @@ impl Engine {
         self.shared.published()
     }
 
-    /// Waits until everything acknowledged so far is in the index.
-    pub async fn wait_for_acknowledged(&self, timeout: Duration) -> anyhow::Result<()> {
-        let target = self.acknowledged();
+    /// Waits until every epoch up to `target` is in the index.
+    pub async fn wait_for(&self, target: Epoch, timeout: Duration) -> anyhow::Result<()> {
+        if self.published() > target {
+            return Ok(());
+        }
         let mut rx = self.shared.subscribe();
         let waited = tokio::time::timeout(timeout, async { rx.wait_for(|p| *p > target).await.map(drop) }).await;
         match waited {
@@ -181,6 +188,24 @@ impl Engine {
             Ok(Err(_)) => bail!("the workers stopped"),
             Err(_) => bail!("timed out after {timeout:?} waiting for epoch {target} to be published"),
         }
+    }
+
+    /// Waits until everything acknowledged so far is in the index.
+    pub async fn wait_for_acknowledged(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_for(self.acknowledged(), timeout).await
+    }
+
+    /// The epoch a query about this user must wait for: the newest acknowledged write of the user (or a
+    /// dataset-wide clear), so that the user reads their own writes without waiting for everyone else's.
+    pub fn user_epoch(&self, user: &str) -> Epoch {
+        let id = self.catalog().user(user);
+        self.writes.user_epoch(id)
+    }
+
+    /// The epoch a query about this item must wait for (its newest acknowledged interaction, or a clear).
+    pub fn item_epoch(&self, item: &str) -> Epoch {
+        let id = self.catalog().item(item);
+        self.writes.item_epoch(id)
     }
 
     /// Blocking form of [`Engine::wait_for_acknowledged`].
@@ -237,6 +262,90 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Reads the live interactions of a data directory from its log (in log order, deletions and clears
+/// applied), with external ids: what `replay --from-data-dir` and exports start from. Takes the directory's
+/// lock, so it fails while a server holds it.
+pub fn export_interactions(data_dir: &Path) -> anyhow::Result<Vec<Interaction>> {
+    let _lock = lock_data_dir(data_dir)?;
+    let (log, _) = EventLog::open(&data_dir.join("log"), LogOptions::default())
+        .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
+    let mut catalog = Catalog::default();
+    let mut live: Vec<Option<Interaction>> = Vec::new();
+    let mut by_user: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
+    for entry in log.read_from(0)? {
+        let (lsn, payload) = entry?;
+        let record = crate::storage::records::LogRecord::decode(&payload).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
+        if let crate::storage::records::LogRecord::Interaction { event, details } = &record {
+            let details = details.as_deref().cloned().unwrap_or_default();
+            by_user.entry(event.user).or_default().push(live.len());
+            live.push(Some(Interaction {
+                user_id: catalog.ids.users.name(event.user).unwrap_or_default().to_string(),
+                item_id: catalog.item_name(event.item).to_string(),
+                timestamp: event.timestamp,
+                event_type: catalog.ids.event_types.name(event.event_type as u32).filter(|t| !t.is_empty()).map(str::to_string),
+                event_value: details.event_value,
+                impression: details.impression,
+                recommendation_id: details.recommendation_id,
+                metadata: details.metadata,
+            }));
+        }
+        match catalog.replay(record).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))? {
+            Some(dataflows::Op::DeleteUser(user)) => {
+                for i in by_user.remove(&user).unwrap_or_default() {
+                    live[i] = None;
+                }
+            }
+            Some(dataflows::Op::Clear) => {
+                live.clear();
+                by_user.clear();
+            }
+            _ => {}
+        }
+    }
+    Ok(live.into_iter().flatten().collect())
+}
+
+/// The epoch of each user's and item's newest acknowledged write: what a query about them waits for.
+#[derive(Default)]
+pub struct WriteEpochs {
+    users: dashmap::DashMap<dataflows::UserId, Epoch>,
+    items: dashmap::DashMap<dataflows::ItemId, Epoch>,
+    /// A write that touches everyone (a clear): every query waits for it.
+    everyone: AtomicU64,
+}
+
+impl WriteEpochs {
+    /// Records that `op` was acknowledged at `epoch`.
+    pub fn record(&self, op: &dataflows::Op, epoch: Epoch) {
+        match op {
+            dataflows::Op::Insert(e) => {
+                self.users.insert(e.user, epoch);
+                self.items.insert(e.item, epoch);
+            }
+            dataflows::Op::DeleteUser(user) => {
+                self.users.insert(*user, epoch);
+                // The user's items lose a user too; a clear-like barrier keeps item queries exact.
+                self.everyone.fetch_max(epoch, Ordering::AcqRel);
+            }
+            dataflows::Op::Clear => {
+                self.everyone.fetch_max(epoch, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// What a query about `user` waits for.
+    pub fn user_epoch(&self, user: Option<dataflows::UserId>) -> Epoch {
+        let own = user.and_then(|u| self.users.get(&u).map(|e| *e)).unwrap_or(0);
+        own.max(self.everyone.load(Ordering::Acquire))
+    }
+
+    /// What a query about `item` waits for.
+    pub fn item_epoch(&self, item: Option<dataflows::ItemId>) -> Epoch {
+        let own = item.and_then(|i| self.items.get(&i).map(|e| *e)).unwrap_or(0);
+        own.max(self.everyone.load(Ordering::Acquire))
     }
 }
 

@@ -14,7 +14,7 @@ use dataflows::{Epoch, EventFeed, InputChanges, Interaction, Op};
 
 use super::catalog::Catalog;
 use super::workers::{WorkerMsg, Workers};
-use super::{EngineConfig, Submission};
+use super::{EngineConfig, Submission, WriteEpochs};
 use crate::model::ids::IdSpace;
 use crate::storage::log::EventLog;
 use crate::storage::records::{InteractionDetails, LogRecord};
@@ -38,6 +38,7 @@ pub struct Sequencer {
     workers: Workers,
     catalog: Arc<RwLock<Catalog>>,
     acknowledged: Arc<AtomicU64>,
+    writes: Arc<WriteEpochs>,
     feed: EventFeed,
     epoch: Epoch,
     max_epoch_records: usize,
@@ -51,6 +52,7 @@ impl Sequencer {
         workers: Workers,
         catalog: Arc<RwLock<Catalog>>,
         acknowledged: Arc<AtomicU64>,
+        writes: Arc<WriteEpochs>,
         config: &EngineConfig,
     ) -> Self {
         Sequencer {
@@ -58,6 +60,7 @@ impl Sequencer {
             workers,
             catalog,
             acknowledged,
+            writes,
             feed: EventFeed::new(config.params.window.clone()),
             epoch: 0,
             max_epoch_records: config.max_epoch_records.max(1),
@@ -167,6 +170,9 @@ impl Sequencer {
         }
         self.send_epoch(&ops);
         let epoch = self.epoch;
+        for op in &ops {
+            self.writes.record(op, epoch);
+        }
         self.acknowledged.store(epoch, Ordering::Release);
         for (_, ack) in group {
             let _ = ack.send(Ok(epoch));
