@@ -1,8 +1,10 @@
 //! The native JSON API (`/v1/...`): post events, put items and users, delete a user's data, and ask for
 //! recommendations, similar, popular and trending items.
 //!
-//! Writes answer once the records are durable (fsynced). Reads first wait until everything acknowledged
-//! before them is published, so a read that follows an acknowledged write reflects it.
+//! Writes answer once the records are durable (fsynced). Reads first wait until the acknowledged writes
+//! they are about are published (a user's own events for their recommendations and history, an item's for
+//! its similar items, every write for popular and trending), so a read that follows an acknowledged write
+//! reflects it, and a read about someone else does not wait for it.
 
 use std::sync::Arc;
 use std::time::Duration;
