@@ -45,6 +45,8 @@ enum Command {
     /// Replay a data file (or a data directory's log) in timestamp order at full speed, optionally only up to
     /// a time, and answer queries as of then.
     Replay(ReplayArgs),
+    /// Offline evaluation of a recipe under the HOLDOUT, NEXT and PERSONALIZE protocols.
+    Evaluate(crate::evaluate::EvaluateArgs),
     /// Benchmarks: the dataflows on a synthetic Zipf stream, and HTTP ingest/query load.
     Bench(crate::bench::BenchArgs),
 }
@@ -310,6 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest(args),
         Command::Replay(args) => replay(args),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Evaluate(args) => crate::evaluate::run(args),
     }
 }
 
@@ -531,7 +534,9 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("streamrec-replay-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let started = std::time::Instant::now();
-    let engine = Engine::open(EngineConfig::new(&scratch))?;
+    let mut config = EngineConfig::new(&scratch);
+    config.fsync = false; // a scratch engine: its log is deleted below
+    let engine = Engine::open(config)?;
     let count = events.len();
     for chunk in events.chunks(200_000) {
         engine.submit_blocking(chunk.iter().cloned().map(Submission::Interaction).collect())?;

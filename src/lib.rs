@@ -11,6 +11,7 @@
 //! - [`engine`]: the sequencer (log append + group commit → epochs), the timely workers running the graph,
 //!   and the serving index the workers publish into.
 //! - [`recommend`]: queries over the serving index: user recommendations, similar, popular and trending items.
+//! - [`evaluate`]: offline evaluation protocols (HOLDOUT, NEXT, PERSONALIZE) and metrics.
 //! - [`api`]: the HTTP server (native JSON API).
 //! - [`cli`]: the `streamrec` command line, including `quickstart` and `bench`.
 
@@ -18,6 +19,7 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod engine;
+pub mod evaluate;
 pub mod import;
 pub mod model;
 pub mod quickstart;

@@ -43,6 +43,9 @@ pub struct EngineConfig {
     pub max_epoch_records: usize,
     /// Records per epoch when replaying the log on start.
     pub replay_epoch_records: usize,
+    /// Whether acknowledgements wait for fsync. Only scratch engines whose log is thrown away afterwards
+    /// (replay, evaluate) turn it off.
+    pub fsync: bool,
 }
 
 impl EngineConfig {
@@ -54,6 +57,7 @@ impl EngineConfig {
             workers: 2,
             max_epoch_records: 100_000,
             replay_epoch_records: 1_000_000,
+            fsync: true,
         }
     }
 }

@@ -42,6 +42,7 @@ pub struct Sequencer {
     feed: EventFeed,
     epoch: Epoch,
     max_epoch_records: usize,
+    fsync: bool,
     failed: Option<String>,
 }
 
@@ -64,6 +65,7 @@ impl Sequencer {
             feed: EventFeed::new(config.params.window.clone()),
             epoch: 0,
             max_epoch_records: config.max_epoch_records.max(1),
+            fsync: config.fsync,
             failed: None,
         }
     }
@@ -158,7 +160,7 @@ impl Sequencer {
         let durable = records
             .iter()
             .try_for_each(|r| self.log.append(&r.encode()).map(drop))
-            .and_then(|_| self.log.sync());
+            .and_then(|_| if self.fsync { self.log.sync() } else { self.log.flush() });
         if let Err(e) = durable {
             let reason = format!("the event log failed ({e}); the engine refuses writes until restarted");
             tracing::error!("{reason}");

@@ -1,0 +1,97 @@
+//! Models under evaluation: a plain popularity baseline (to check the protocols against the published
+//! baseline figures), and any streamrec recipe served by a scratch engine fed event by event.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::dataset::Dataset;
+use super::protocols::Model;
+use crate::engine::{Engine, EngineConfig, Submission};
+use crate::recommend::{self, UserQuery};
+
+/// Distinct users per item, updated online; ties to the lower item id (the baselines' POP).
+#[derive(Default)]
+pub struct PopularityBaseline {
+    users: HashMap<u32, HashSet<u32>>,
+}
+
+impl Model for PopularityBaseline {
+    fn feed(&mut self, data: &Dataset, events: &[usize]) -> anyhow::Result<()> {
+        for &i in events {
+            let e = data.events[i];
+            self.users.entry(e.item).or_default().insert(e.user);
+        }
+        Ok(())
+    }
+
+    fn recommend(&mut self, _: &Dataset, _: u32, n: usize, exclude: &HashSet<u32>) -> anyhow::Result<Vec<u32>> {
+        let mut ranked: Vec<(usize, u32)> =
+            self.users.iter().filter(|(i, _)| !exclude.contains(i)).map(|(i, u)| (u.len(), *i)).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(ranked.into_iter().take(n).map(|(_, i)| i).collect())
+    }
+}
+
+/// Which engine query a recipe answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineRecipe {
+    /// History × neighbours, recency-weighted (`recommend::for_user`).
+    UserPersonalization,
+    /// Distinct users per item (`recommend::popular`).
+    PopularityCount,
+}
+
+/// A recipe served by a scratch engine (no fsync), fed through the same sequencer and dataflows as a
+/// server, so its figures are the engine's own.
+pub struct EngineModel {
+    engine: Engine,
+    recipe: EngineRecipe,
+    query: UserQuery,
+    item_ids: HashMap<String, u32>,
+    scratch: std::path::PathBuf,
+}
+
+impl EngineModel {
+    /// Starts a scratch engine with `config` (its data directory is deleted afterwards).
+    pub fn new(mut config: EngineConfig, recipe: EngineRecipe, query: UserQuery, data: &Dataset) -> anyhow::Result<Self> {
+        let _ = std::fs::remove_dir_all(&config.data_dir);
+        config.fsync = false;
+        let scratch = config.data_dir.clone();
+        let engine = Engine::open(config)?;
+        let item_ids = data.items.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+        Ok(EngineModel { engine, recipe, query, item_ids, scratch })
+    }
+}
+
+impl Drop for EngineModel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+impl Model for EngineModel {
+    fn feed(&mut self, data: &Dataset, events: &[usize]) -> anyhow::Result<()> {
+        for chunk in events.chunks(500_000) {
+            let records = chunk.iter().map(|&i| Submission::Interaction(data.interaction(i))).collect();
+            self.engine.submit_blocking(records)?;
+        }
+        self.engine.wait_for_acknowledged_blocking(Duration::from_secs(3600))
+    }
+
+    fn recommend(&mut self, data: &Dataset, user: u32, n: usize, exclude: &HashSet<u32>) -> anyhow::Result<Vec<u32>> {
+        let name = &data.users[user as usize];
+        let answer = match self.recipe {
+            EngineRecipe::UserPersonalization => {
+                let query = UserQuery { n: n + exclude.len().min(n), ..self.query.clone() };
+                recommend::for_user(&self.engine, name, &query)
+            }
+            EngineRecipe::PopularityCount => recommend::popular(&self.engine, n + exclude.len(), None),
+        };
+        Ok(answer
+            .into_iter()
+            .filter_map(|r| self.item_ids.get(&r.item_id).copied())
+            .filter(|i| !exclude.contains(i))
+            .take(n)
+            .collect())
+    }
+}
