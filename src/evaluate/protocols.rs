@@ -147,3 +147,70 @@ pub fn personalize(data: &Dataset, model: &mut dyn Model, seed: u64) -> anyhow::
     }
     Ok(acc.finish(train_items.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::models::PopularityBaseline;
+    use crate::model::record::Interaction;
+
+    /// Training popularity p 12, q 9, s 9, r 6 users; then a new user, a new item, a repeat, and one
+    /// evaluable event (u10 → r, ranked third after q and s).
+    fn data() -> Dataset {
+        let mut rows = Vec::new();
+        let mut push = |user: String, item: &str| {
+            let timestamp = rows.len() as i64;
+            rows.push(Interaction {
+                user_id: user,
+                item_id: item.to_string(),
+                timestamp,
+                event_type: None,
+                event_value: None,
+                impression: Vec::new(),
+                recommendation_id: None,
+                metadata: Vec::new(),
+            })
+        };
+        for (item, users) in [("p", 12), ("q", 9), ("r", 6), ("s", 9)] {
+            for u in 0..users {
+                push(format!("u{u}"), item);
+            }
+        }
+        push("u100".into(), "p");
+        push("u0".into(), "t");
+        push("u0".into(), "p");
+        push("u10".into(), "r");
+        Dataset::from_interactions(rows)
+    }
+
+    #[test]
+    fn next_skips_and_scores_as_specified() {
+        let data = data();
+        assert_eq!(cut(&data), 36);
+        let m = next(&data, &mut PopularityBaseline::default()).unwrap();
+        assert_eq!((m.skipped_new_user, m.skipped_new_item, m.skipped_repeat, m.evaluated_events), (1, 1, 1, 1));
+        assert_eq!(m.hit_rate_at_10, 1.0);
+        assert!((m.mean_reciprocal_rank_at_10 - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn holdout_truth_excludes_history_and_unseen_items() {
+        let data = data();
+        let m = holdout(&data, &mut PopularityBaseline::default()).unwrap();
+        // u0's test items are a repeat (p) and an item absent from training (t): dropped. Only u10 remains.
+        assert_eq!(m.evaluated_users, 1);
+        assert!((m.mean_reciprocal_rank_at_25 - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(m.precision_at_5, 0.2);
+        assert_eq!(m.recall_at_10, 1.0);
+        assert_eq!(m.coverage, 0.75); // q, s, r recommended of p, q, r, s
+    }
+
+    #[test]
+    fn personalize_splits_users_and_keeps_the_newest_tenth_as_truth() {
+        let data = data();
+        let m = personalize(&data, &mut PopularityBaseline::default(), 42).unwrap();
+        assert!(m.evaluated_users <= data.users.len() / 10);
+        let again = personalize(&data, &mut PopularityBaseline::default(), 42).unwrap();
+        assert_eq!(m, again, "a fixed seed gives the same split");
+    }
+}
