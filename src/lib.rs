@@ -23,5 +23,6 @@ pub mod evaluate;
 pub mod import;
 pub mod model;
 pub mod quickstart;
+pub mod recipes;
 pub mod recommend;
 pub mod storage;
