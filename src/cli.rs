@@ -299,7 +299,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Similar(args) => {
             let engine = args.engine.open()?;
-            print_items(&recommend::similar(&engine, &args.item, args.num_results), args.json)
+            print_items(&recommend::similar(&engine, &args.item, args.num_results, 0.0), args.json)
         }
         Command::Popular(args) => {
             let engine = args.engine.open()?;
@@ -307,7 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Trending(args) => {
             let engine = args.engine.open()?;
-            print_items(&recommend::trending(&engine, args.num_results, 2), args.json)
+            print_items(&recommend::trending(&engine, args.num_results, 3_600), args.json)
         }
         Command::Ingest(args) => ingest(args),
         Command::Replay(args) => replay(args),
@@ -341,6 +341,8 @@ pub fn print_items(items: &[Recommended], json: bool) -> anyhow::Result<()> {
             recommend::Reason::BecauseOf { item_id } => format!("because of {item_id}"),
             recommend::Reason::Popular => "popular".to_string(),
             recommend::Reason::Trending => "trending".to_string(),
+            recommend::Reason::Exploration => "exploration".to_string(),
+            recommend::Reason::Unscored => "unscored".to_string(),
         };
         writeln!(out, "{:>4}  {:<20} {:>10.4}  {reason}", rank + 1, item.item_id, item.score)?;
     }
@@ -549,7 +551,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     }
     for item in &args.item {
         println!("similar to item {item}:");
-        print_items(&recommend::similar(&engine, item, args.num_results), args.json)?;
+        print_items(&recommend::similar(&engine, item, args.num_results, 0.0), args.json)?;
     }
     engine.shutdown();
     let _ = std::fs::remove_dir_all(&scratch);

@@ -1,16 +1,20 @@
-//! Queries over the serving index: what a user should see next, similar items, popular and trending items.
+//! Queries over the serving index: what a user should see next, a list reordered for a user, similar,
+//! popular and trending items. Each recipe of [`crate::recipes`] answers through one of these.
 //!
-//! User recommendations score every neighbour of the items in the user's recent window by
-//! `Σ_j weight_j · similarity(j, candidate)`, where `weight_j = history_decay^rank_j · 2^(−age_j / half_life)`
-//! (rank 0 is the newest item, age is measured from the user's newest event), drop what the user has already
-//! interacted with, and back-fill from popular items. Every item carries the reason it was chosen.
+//! User recommendations score every neighbour `c` of the items `j` in the user's recent window by
+//! `Σ_j weight_j · similarity(j, c) / popularity(c)^discount`, where
+//! `weight_j = history_decay^rank_j · 2^(−age_j / half_life) · event_type_weight_j` (rank 0 is the newest item,
+//! age is measured from the user's newest event), drop what the user has already interacted with, give an
+//! `exploration_weight` share of the answer to new items, and back-fill from popular items. Every item carries
+//! the reason it was chosen.
 
 use std::collections::{HashMap, HashSet};
 
-use dataflows::{ItemId, ANY_EVENT_TYPE};
+use dataflows::{ItemId, RecentEntry, ANY_EVENT_TYPE};
 use serde::Serialize;
 
 use crate::engine::Engine;
+use crate::recipes::{parse_weights, HyperValues};
 
 /// Why an item was recommended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -21,10 +25,14 @@ pub enum Reason {
         /// External id of that item.
         item_id: String,
     },
+    /// A new item shown to explore it.
+    Exploration,
     /// Back-filled from popular items.
     Popular,
     /// Trending: its interaction count grew.
     Trending,
+    /// In the list to rank, but the engine knows nothing to score it by.
+    Unscored,
 }
 
 /// One recommended item.
@@ -39,7 +47,7 @@ pub struct Recommended {
     pub reason: Reason,
 }
 
-/// Tunables of user recommendations.
+/// Tunables of user recommendations (the query-scope hyperparameters of user-personalization).
 #[derive(Clone, Debug)]
 pub struct UserQuery {
     /// How many items.
@@ -48,75 +56,235 @@ pub struct UserQuery {
     pub history_decay: f64,
     /// Whether items the user interacted with are excluded.
     pub exclude_seen: bool,
+    /// Weight of history items by event type name (others weigh 1).
+    pub event_type_weights: Vec<(String, f64)>,
+    /// Exponent of the popularity discount of candidates (0: none).
+    pub popularity_discount: f64,
+    /// Share of the answer given to new items.
+    pub exploration_weight: f64,
+    /// Items created within this many seconds of the newest event are new.
+    pub exploration_age_secs: i64,
 }
 
 impl UserQuery {
     /// The default query for `n` items.
     pub fn new(n: usize) -> Self {
-        UserQuery { n, history_decay: 0.9, exclude_seen: true }
+        UserQuery {
+            n,
+            history_decay: 0.9,
+            exclude_seen: true,
+            event_type_weights: Vec::new(),
+            popularity_discount: 0.0,
+            exploration_weight: 0.0,
+            exploration_age_secs: 30 * 86_400,
+        }
+    }
+
+    /// The query a recipe's resolved hyperparameters describe.
+    pub fn from_recipe(values: &HyperValues, n: usize) -> Result<Self, String> {
+        let mut q = UserQuery::new(n);
+        if values.has("history_decay") {
+            q.history_decay = values.number("history_decay");
+        }
+        if values.has("event_type_weights") {
+            q.event_type_weights = parse_weights(values.text("event_type_weights"))?;
+        }
+        q.popularity_discount = values.number("popularity_discount_factor");
+        q.exploration_weight = values.number("exploration_weight");
+        if values.has("exploration_item_age_cut_off") {
+            q.exploration_age_secs = (values.number("exploration_item_age_cut_off") * 86_400.0) as i64;
+        }
+        Ok(q)
     }
 }
 
-/// Recommendations for a user (external id); popular items for an unknown user.
-pub fn for_user(engine: &Engine, user: &str, query: &UserQuery) -> Vec<Recommended> {
-    let catalog = engine.catalog();
+/// Per-candidate accumulated score and its strongest contributor.
+struct Candidate {
+    score: f64,
+    because: ItemId,
+    best: f64,
+}
+
+/// Scores candidates for a user from the recent window; returns (scores, seen items).
+fn score_candidates(engine: &Engine, user: dataflows::UserId, query: &UserQuery) -> (HashMap<ItemId, Candidate>, HashSet<ItemId>) {
     let index = engine.index();
-    let Some(user) = catalog.user(user) else {
-        return backfill_popular(engine, Vec::new(), query.n, |_| false);
-    };
-    let window = index.recent(user);
-    let seen: HashSet<ItemId> =
-        if query.exclude_seen { index.affinities(user).into_keys().collect() } else { HashSet::new() };
+    let catalog = engine.catalog();
+    let window: Vec<RecentEntry> = index.recent(user);
+    let seen: HashSet<ItemId> = if query.exclude_seen { index.affinities(user).into_keys().collect() } else { HashSet::new() };
+    let type_weights: HashMap<u16, f64> =
+        query.event_type_weights.iter().filter_map(|(name, w)| catalog.event_type(name).map(|t| (t, *w))).collect();
+    drop(catalog);
     let newest = window.last().map(|e| e.timestamp).unwrap_or(0);
     let half_life = engine.config().params.affinity.half_life_secs.max(1) as f64;
-    // candidate → (score, best contributing history item, its contribution)
-    let mut scores: HashMap<ItemId, (f64, ItemId, f64)> = HashMap::new();
+    let mut scores: HashMap<ItemId, Candidate> = HashMap::new();
     for (rank, entry) in window.iter().rev().enumerate() {
         let age = (newest - entry.timestamp).max(0) as f64;
-        let weight = query.history_decay.powi(rank as i32) * (-age / half_life).exp2();
+        let weight = query.history_decay.powi(rank as i32)
+            * (-age / half_life).exp2()
+            * type_weights.get(&entry.event_type).copied().unwrap_or(1.0);
+        if weight <= 0.0 {
+            continue;
+        }
         index.for_each_neighbour(entry.item, |n| {
             if seen.contains(&n.item) {
                 return;
             }
             let contribution = weight * n.similarity();
-            let slot = scores.entry(n.item).or_insert((0.0, entry.item, 0.0));
-            slot.0 += contribution;
-            if contribution > slot.2 {
-                slot.1 = entry.item;
-                slot.2 = contribution;
+            let slot = scores.entry(n.item).or_insert(Candidate { score: 0.0, because: entry.item, best: 0.0 });
+            slot.score += contribution;
+            if contribution > slot.best {
+                slot.because = entry.item;
+                slot.best = contribution;
             }
         });
     }
-    let mut ranked: Vec<(ItemId, (f64, ItemId, f64))> = scores.into_iter().collect();
-    ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
-    ranked.truncate(query.n);
-    let chosen: Vec<Recommended> = ranked
+    if query.popularity_discount > 0.0 {
+        for (item, c) in scores.iter_mut() {
+            let users = index.item_users(*item, ANY_EVENT_TYPE).max(1) as f64;
+            c.score /= users.powf(query.popularity_discount);
+        }
+    }
+    (scores, seen)
+}
+
+/// Recommendations for a user (external id); popular items for an unknown user.
+pub fn for_user(engine: &Engine, user: &str, query: &UserQuery) -> Vec<Recommended> {
+    let Some(user) = engine.catalog().user(user) else {
+        return backfill_popular(engine, Vec::new(), query.n, |_| false);
+    };
+    let (scores, seen) = score_candidates(engine, user, query);
+    let mut ranked: Vec<(ItemId, Candidate)> = scores.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+    let explore = explore_count(query);
+    ranked.truncate(query.n - explore);
+    let catalog = engine.catalog();
+    let mut chosen: Vec<Recommended> = ranked
         .into_iter()
-        .map(|(item, (score, because, _))| Recommended {
+        .map(|(item, c)| Recommended {
             item_id: catalog.item_name(item).to_string(),
-            score,
-            reason: Reason::BecauseOf { item_id: catalog.item_name(because).to_string() },
+            score: c.score,
+            reason: Reason::BecauseOf { item_id: catalog.item_name(c.because).to_string() },
         })
         .collect();
     drop(catalog);
+    if explore > 0 {
+        chosen = with_exploration(engine, chosen, explore, query, &seen);
+    }
     backfill_popular(engine, chosen, query.n, |item| seen.contains(&item))
 }
 
-/// Items most similar to an item (external id); popular items for an unknown or isolated item.
-pub fn similar(engine: &Engine, item: &str, n: usize) -> Vec<Recommended> {
+fn explore_count(query: &UserQuery) -> usize {
+    ((query.n as f64 * query.exploration_weight).round() as usize).min(query.n)
+}
+
+/// Places `count` new items (created within the age cut-off of the newest event, not seen by the user,
+/// fewest interactions first) at evenly spaced positions among `chosen`.
+fn with_exploration(engine: &Engine, chosen: Vec<Recommended>, count: usize, query: &UserQuery, seen: &HashSet<ItemId>) -> Vec<Recommended> {
+    let catalog = engine.catalog();
+    let index = engine.index();
+    let cutoff = index.clock() - query.exploration_age_secs;
+    let taken: HashSet<&str> = chosen.iter().map(|r| r.item_id.as_str()).collect();
+    let mut fresh: Vec<(i64, i64, ItemId)> = catalog
+        .items
+        .iter()
+        .filter(|(item, record)| {
+            record.creation_timestamp.is_some_and(|t| t >= cutoff)
+                && !seen.contains(item)
+                && !taken.contains(catalog.item_name(**item))
+        })
+        .map(|(item, record)| (index.item_events(*item, ANY_EVENT_TYPE), -record.creation_timestamp.unwrap_or(0), *item))
+        .collect();
+    fresh.sort_unstable();
+    let explored: Vec<Recommended> = fresh
+        .into_iter()
+        .take(count)
+        .map(|(_, _, item)| Recommended { item_id: catalog.item_name(item).to_string(), score: 0.0, reason: Reason::Exploration })
+        .collect();
+    if explored.is_empty() {
+        return chosen;
+    }
+    let total = chosen.len() + explored.len();
+    let stride = total as f64 / explored.len() as f64;
+    let mut out = Vec::with_capacity(total);
+    let (mut personal, mut explore) = (chosen.into_iter(), explored.into_iter().peekable());
+    for position in 0..total {
+        // Exploration slots sit at the end of each stride, so the first answer is always personalised.
+        let slot = ((out.iter().filter(|r: &&Recommended| r.reason == Reason::Exploration).count() + 1) as f64 * stride).ceil() as usize;
+        if explore.peek().is_some() && position + 1 >= slot {
+            out.extend(explore.next());
+        } else if let Some(p) = personal.next() {
+            out.push(p);
+        } else {
+            out.extend(explore.next());
+        }
+    }
+    out
+}
+
+/// Reorders `items` (external ids) for a user by the user-personalization score: scored items first (best
+/// first), then known but unscored items by popularity, then items the engine does not know, in given order.
+pub fn rank_for_user(engine: &Engine, user: &str, items: &[String], query: &UserQuery) -> Vec<Recommended> {
+    let catalog = engine.catalog();
+    let ids: Vec<Option<ItemId>> = items.iter().map(|name| catalog.item(name)).collect();
+    let user = catalog.user(user);
+    drop(catalog);
+    let mut unrestricted = query.clone();
+    unrestricted.exclude_seen = false;
+    let scores = user.map(|u| score_candidates(engine, u, &unrestricted).0).unwrap_or_default();
+    let index = engine.index();
+    let mut known: Vec<(f64, i64, usize)> = Vec::new();
+    let mut unknown = Vec::new();
+    for (position, id) in ids.iter().enumerate() {
+        match id {
+            Some(item) => known.push((
+                scores.get(item).map(|c| c.score).unwrap_or(0.0),
+                index.item_users(*item, ANY_EVENT_TYPE),
+                position,
+            )),
+            None => unknown.push(position),
+        }
+    }
+    known.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    let catalog = engine.catalog();
+    let mut out: Vec<Recommended> = known
+        .into_iter()
+        .map(|(score, _, position)| {
+            let item = ids[position].expect("known");
+            let reason = match scores.get(&item) {
+                Some(c) if score > 0.0 => Reason::BecauseOf { item_id: catalog.item_name(c.because).to_string() },
+                _ => Reason::Popular,
+            };
+            Recommended { item_id: items[position].clone(), score, reason }
+        })
+        .collect();
+    out.extend(unknown.into_iter().map(|p| Recommended { item_id: items[p].clone(), score: 0.0, reason: Reason::Unscored }));
+    out
+}
+
+/// Items most similar to an item (external id), popularity-discounted by `discount`; popular items for
+/// an unknown or isolated item.
+pub fn similar(engine: &Engine, item: &str, n: usize, discount: f64) -> Vec<Recommended> {
     let catalog = engine.catalog();
     let Some(id) = catalog.item(item) else {
         drop(catalog);
         return backfill_popular(engine, Vec::new(), n, |_| false);
     };
-    let chosen: Vec<Recommended> = engine
-        .index()
+    let index = engine.index();
+    let mut scored: Vec<(f64, ItemId)> = index
         .neighbours(id)
         .into_iter()
+        .map(|nb| {
+            let users = index.item_users(nb.item, ANY_EVENT_TYPE).max(1) as f64;
+            (nb.similarity() / users.powf(discount), nb.item)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let chosen: Vec<Recommended> = scored
+        .into_iter()
         .take(n)
-        .map(|nb| Recommended {
-            item_id: catalog.item_name(nb.item).to_string(),
-            score: nb.similarity(),
+        .map(|(score, other)| Recommended {
+            item_id: catalog.item_name(other).to_string(),
+            score,
             reason: Reason::BecauseOf { item_id: item.to_string() },
         })
         .collect();
@@ -127,7 +295,7 @@ pub fn similar(engine: &Engine, item: &str, n: usize) -> Vec<Recommended> {
 /// The most popular items by distinct users, for one event type or all.
 pub fn popular(engine: &Engine, n: usize, event_type: Option<&str>) -> Vec<Recommended> {
     let catalog = engine.catalog();
-    let event_type = match event_type {
+    let event_type = match event_type.filter(|t| !t.is_empty()) {
         None => ANY_EVENT_TYPE,
         Some(name) => match catalog.event_type(name) {
             Some(id) => id,
@@ -138,19 +306,27 @@ pub fn popular(engine: &Engine, n: usize, event_type: Option<&str>) -> Vec<Recom
         .index()
         .popular(event_type, n, |_| false)
         .into_iter()
-        .map(|(item, users)| Recommended {
-            item_id: catalog.item_name(item).to_string(),
-            score: users as f64,
-            reason: Reason::Popular,
-        })
+        .map(|(item, users)| Recommended { item_id: catalog.item_name(item).to_string(), score: users as f64, reason: Reason::Popular })
         .collect()
 }
 
+/// Parses a trending interval (`30m`, `1h`, `3h`, `1d`) into seconds.
+pub fn interval_secs(text: &str) -> Option<i64> {
+    match text {
+        "30m" => Some(1_800),
+        "1h" => Some(3_600),
+        "3h" => Some(3 * 3_600),
+        "1d" => Some(86_400),
+        _ => None,
+    }
+}
+
 /// Items whose interaction count grew most from the previous interval to the current one (intervals of
-/// `interval_buckets` trend buckets, ending at the newest event time); popular items when nothing grew.
-pub fn trending(engine: &Engine, n: usize, interval_buckets: i64) -> Vec<Recommended> {
-    let width = engine.config().params.trend_bucket_secs;
-    let k = interval_buckets.max(1);
+/// `interval_secs`, rounded to whole trend buckets, ending at the newest event time); a new item grows from
+/// zero, so it can trend at once; popular items back-fill when nothing grew.
+pub fn trending(engine: &Engine, n: usize, interval_secs: i64) -> Vec<Recommended> {
+    let width = engine.config().params.trend_bucket_secs.max(1);
+    let k = (interval_secs / width).max(1);
     let current = dataflows::score::trend_bucket(engine.index().clock(), width);
     let buckets = engine.index().trend_buckets(current - 2 * k + 1, current);
     let mut growth: HashMap<ItemId, (i64, i64)> = HashMap::new();
@@ -172,11 +348,7 @@ pub fn trending(engine: &Engine, n: usize, interval_buckets: i64) -> Vec<Recomme
     let chosen: Vec<Recommended> = ranked
         .into_iter()
         .take(n)
-        .map(|(item, grew, _)| Recommended {
-            item_id: catalog.item_name(item).to_string(),
-            score: grew as f64,
-            reason: Reason::Trending,
-        })
+        .map(|(item, grew, _)| Recommended { item_id: catalog.item_name(item).to_string(), score: grew as f64, reason: Reason::Trending })
         .collect();
     drop(catalog);
     backfill_popular(engine, chosen, n, |_| false)

@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/similar-items", get(similar_items))
         .route("/v1/popular", get(popular))
         .route("/v1/trending", get(trending))
+        .route("/v1/personalized-ranking", post(personalized_ranking))
 }
 
 /// An error answer: status and a JSON body `{"error": ...}`.
@@ -281,8 +282,8 @@ pub struct ReadParams {
     pub num_results: Option<usize>,
     /// Event type to count (popular).
     pub event_type: Option<String>,
-    /// Trend interval in trend buckets (default 2).
-    pub interval: Option<i64>,
+    /// Trend interval: 30m, 1h (default), 3h or 1d.
+    pub interval: Option<String>,
 }
 
 impl ReadParams {
@@ -324,7 +325,7 @@ async fn similar_items(State(state): State<Arc<AppState>>, Query(p): Query<ReadP
     let n = p.n()?;
     let item = p.item_id.ok_or_else(|| bad_request("itemId: required"))?;
     fresh_for_item(&state, &item).await?;
-    Ok(answer(recommend::similar(&state.engine, &item, n)))
+    Ok(answer(recommend::similar(&state.engine, &item, n, 0.0)))
 }
 
 async fn popular(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -336,7 +337,9 @@ async fn popular(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>
 async fn trending(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     fresh(&state).await?;
-    Ok(answer(recommend::trending(&state.engine, n, p.interval.unwrap_or(2))))
+    let interval = p.interval.as_deref().unwrap_or("1h");
+    let secs = recommend::interval_secs(interval).ok_or_else(|| bad_request(format!("interval: {interval:?} is not one of 30m, 1h, 3h, 1d")))?;
+    Ok(answer(recommend::trending(&state.engine, n, secs)))
 }
 
 /// What the engine knows of a user: every item interacted with (with its decayed affinity now) and the
@@ -372,6 +375,25 @@ async fn user_history(State(state): State<Arc<AppState>>, Path(user_id): Path<St
         .collect();
     let items: Vec<serde_json::Value> = items.into_iter().map(|(id, a)| json!({ "itemId": id, "affinity": a })).collect();
     Ok(Json(json!({ "userId": user_id, "items": items, "recent": recent })))
+}
+
+/// Body of `POST /v1/personalized-ranking`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RankIn {
+    /// The user.
+    pub user_id: String,
+    /// The items to reorder (at most 500).
+    pub input_list: Vec<String>,
+}
+
+async fn personalized_ranking(State(state): State<Arc<AppState>>, Json(body): Json<RankIn>) -> Result<Json<serde_json::Value>, ApiError> {
+    if body.input_list.is_empty() || body.input_list.len() > MAX_RESULTS {
+        return Err(bad_request(format!("inputList: {} items; give 1..={MAX_RESULTS}", body.input_list.len())));
+    }
+    fresh_for_user(&state, &body.user_id).await?;
+    let ranked = recommend::rank_for_user(&state.engine, &body.user_id, &body.input_list, &UserQuery::new(body.input_list.len()));
+    Ok(Json(json!({ "personalizedRanking": ranked })))
 }
 
 async fn stats(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {

@@ -1,0 +1,123 @@
+//! Times small epochs on top of a loaded graph: what the server's latency depends on when it runs live.
+//!
+//! `cargo run --release -p dataflows --example live_epochs -- BASE USERS ITEMS WINDOW NEIGHBOURS EPOCHS EPOCH_SIZE WORKERS`
+//! (defaults `200000 20000 5000 100 50 200 2000 2`).
+//!
+//! Loads `BASE` Zipf-distributed events in one epoch, then feeds `EPOCHS` epochs of `EPOCH_SIZE` events each
+//! (the same stream continued), and prints the median, p99 and maximum wall time per small epoch, measured
+//! on worker 0 from the start of feeding the epoch until the probe on every output has passed it. Replay
+//! throughput hides costs that are proportional to the graph's total state rather than to the change, since
+//! a large epoch amortises them; small epochs expose them.
+//!
+//! Workers feed the operations of the users they own, as [`dataflows::run::run_batches`] and the engine do.
+
+use std::time::{Duration, Instant};
+
+use dataflows::graph::{self, Inputs};
+use dataflows::*;
+use differential_dataflow::input::Input;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+use timely::dataflow::operators::probe::Handle;
+
+fn main() {
+    let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().expect("numeric argument")).collect();
+    let arg = |i: usize, default: u64| args.get(i).copied().unwrap_or(default);
+    let (base, users, items, window, neighbours) =
+        (arg(0, 200_000), arg(1, 20_000), arg(2, 5_000), arg(3, 100), arg(4, 50));
+    let (epochs, epoch_size, workers) = (arg(5, 200), arg(6, 2_000), arg(7, 2));
+
+    let total = base + epochs * epoch_size;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let user_dist = Zipf::new(users, 1.0).unwrap();
+    let item_dist = Zipf::new(items, 1.0).unwrap();
+    let ops: Vec<Op> = (0..total)
+        .map(|i| {
+            Op::Insert(Interaction {
+                user: user_dist.sample(&mut rng) as u32 - 1,
+                item: item_dist.sample(&mut rng) as u32 - 1,
+                event_type: rng.gen_range(0..2),
+                timestamp: 1_700_000_000 + (i as i64 * 30 * 86_400) / total as i64,
+            })
+        })
+        .collect();
+    let mut batches: Vec<Vec<Op>> = vec![ops[..base as usize].to_vec()];
+    batches.extend(ops[base as usize..].chunks(epoch_size as usize).map(|c| c.to_vec()));
+    let batches = std::sync::Arc::new(batches);
+
+    let mut params = Params::default();
+    params.window.max_items = window as usize;
+    params.neighbours = neighbours as usize;
+
+    let times = timely::execute(timely::Config::process(workers as usize), move |worker| {
+        let probe = Handle::new();
+        let (mut events_in, mut recent_in) = worker.dataflow::<Epoch, _, _>(|scope| {
+            let (events_in, events) = scope.new_collection();
+            let (recent_in, recent) = scope.new_collection();
+            let out = graph::build(Inputs { events, recent }, &params);
+            out.item_users.probe_with(&probe);
+            out.item_events.probe_with(&probe);
+            out.trend.probe_with(&probe);
+            out.recent.probe_with(&probe);
+            out.cooccurrence.probe_with(&probe);
+            out.neighbours.probe_with(&probe);
+            out.affinity.probe_with(&probe);
+            (events_in, recent_in)
+        });
+        let (index, peers) = (worker.index(), worker.peers());
+        let mut feed = EventFeed::new(params.window.clone());
+        let mut changes = InputChanges::default();
+        let mut times = Vec::with_capacity(batches.len());
+        for (epoch, batch) in batches.iter().enumerate() {
+            let start = Instant::now();
+            for op in batch.iter().filter(|op| owns(op, index, peers)) {
+                feed.apply(op, &mut changes);
+            }
+            for (e, d) in changes.events.drain(..) {
+                events_in.update(e, d);
+            }
+            for (r, d) in changes.recent.drain(..) {
+                recent_in.update(r, d);
+            }
+            let next = epoch as u64 + 1;
+            events_in.advance_to(next);
+            recent_in.advance_to(next);
+            events_in.flush();
+            recent_in.flush();
+            worker.step_while(|| probe.less_than(&next));
+            times.push(start.elapsed());
+        }
+        times
+    })
+    .expect("timely workers")
+    .join()
+    .into_iter()
+    .next()
+    .expect("worker 0")
+    .expect("worker 0 finished");
+
+    let (load, small) = times.split_first().expect("the base epoch");
+    let mut sorted = small.to_vec();
+    sorted.sort_unstable();
+    let quantile = |q: f64| sorted.get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied();
+    let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    println!("base: {base} events in {:.2}s", load.as_secs_f64());
+    println!(
+        "{} epochs of {epoch_size} events: median {:.2} ms, p99 {:.2} ms, max {:.2} ms, mean {:.2} ms",
+        sorted.len(),
+        ms(quantile(0.5)),
+        ms(quantile(0.99)),
+        ms(sorted.last().copied()),
+        ms(Some(small.iter().sum::<Duration>() / small.len().max(1) as u32)),
+    );
+}
+
+/// The worker that feeds `op`: the same split by user as `run_batches`.
+fn owns(op: &Op, index: usize, peers: usize) -> bool {
+    let user = match op {
+        Op::Insert(event) => event.user,
+        Op::DeleteUser(user) => *user,
+        Op::Clear => return true,
+    };
+    (u64::from(user).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % peers == index
+}
