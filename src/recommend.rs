@@ -64,6 +64,8 @@ pub struct UserQuery {
     pub exploration_weight: f64,
     /// Items created within this many seconds of the newest event are new.
     pub exploration_age_secs: i64,
+    /// Most similar neighbours used per history item (after normalising the candidates).
+    pub neighbours: usize,
 }
 
 impl UserQuery {
@@ -77,6 +79,7 @@ impl UserQuery {
             popularity_discount: 0.0,
             exploration_weight: 0.0,
             exploration_age_secs: 30 * 86_400,
+            neighbours: 200,
         }
     }
 
@@ -91,6 +94,9 @@ impl UserQuery {
         }
         q.popularity_discount = values.number("popularity_discount_factor");
         q.exploration_weight = values.number("exploration_weight");
+        if values.has("neighbours") {
+            q.neighbours = values.number("neighbours") as usize;
+        }
         if values.has("exploration_item_age_cut_off") {
             q.exploration_age_secs = (values.number("exploration_item_age_cut_off") * 86_400.0) as i64;
         }
@@ -125,18 +131,18 @@ fn score_candidates(engine: &Engine, user: dataflows::UserId, query: &UserQuery)
         if weight <= 0.0 {
             continue;
         }
-        index.for_each_neighbour(entry.item, |n| {
-            if seen.contains(&n.item) {
-                return;
+        for (neighbour, similarity) in normalised_neighbours(engine, entry.item, query.neighbours) {
+            if seen.contains(&neighbour) {
+                continue;
             }
-            let contribution = weight * n.similarity();
-            let slot = scores.entry(n.item).or_insert(Candidate { score: 0.0, because: entry.item, best: 0.0 });
+            let contribution = weight * similarity;
+            let slot = scores.entry(neighbour).or_insert(Candidate { score: 0.0, because: entry.item, best: 0.0 });
             slot.score += contribution;
             if contribution > slot.best {
                 slot.because = entry.item;
                 slot.best = contribution;
             }
-        });
+        }
     }
     if query.popularity_discount > 0.0 {
         for (item, c) in scores.iter_mut() {
@@ -145,6 +151,23 @@ fn score_candidates(engine: &Engine, user: dataflows::UserId, query: &UserQuery)
         }
     }
     (scores, seen)
+}
+
+/// An item's `k` most similar neighbours: its co-occurrence candidates, normalised with the current window
+/// counts by the engine's similarity measure, best first (ties to the lower id).
+pub fn normalised_neighbours(engine: &Engine, item: ItemId, k: usize) -> Vec<(ItemId, f64)> {
+    let index = engine.index();
+    let candidates = index.neighbours(item);
+    let counts = index.window_counts(std::iter::once(item).chain(candidates.iter().map(|n| n.item)));
+    let kind = engine.config().params.similarity;
+    let mut scored: Vec<(ItemId, f64)> = candidates
+        .iter()
+        .zip(&counts[1..])
+        .map(|(n, &nb)| (n.item, dataflows::score::similarity(kind, n.cocount as isize, counts[0] as isize, nb as isize)))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    scored
 }
 
 /// Recommendations for a user (external id); popular items for an unknown user.
@@ -270,12 +293,11 @@ pub fn similar(engine: &Engine, item: &str, n: usize, discount: f64) -> Vec<Reco
         return backfill_popular(engine, Vec::new(), n, |_| false);
     };
     let index = engine.index();
-    let mut scored: Vec<(f64, ItemId)> = index
-        .neighbours(id)
+    let mut scored: Vec<(f64, ItemId)> = normalised_neighbours(engine, id, usize::MAX)
         .into_iter()
-        .map(|nb| {
-            let users = index.item_users(nb.item, ANY_EVENT_TYPE).max(1) as f64;
-            (nb.similarity() / users.powf(discount), nb.item)
+        .map(|(other, similarity)| {
+            let users = index.item_users(other, ANY_EVENT_TYPE).max(1) as f64;
+            (similarity / users.powf(discount), other)
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));

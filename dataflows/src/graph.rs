@@ -5,14 +5,14 @@
 //!                        ├─► trend buckets: events per (item, time bucket)
 //!                        └─► affinity: decayed user–item score (reduce per (user, item))
 //! recent (user, entry) ──┬─► recent windows (as given)
-//!                        ├─► window counts per item (broadcast) ─────────┐
-//!                        └─► self-join per user → co-occurrence (a < b, ─┴─► top-K neighbours
-//!                            mirrored)                                      (TopNeighbours operator, by a)
+//!                        ├─► window counts per item
+//!                        └─► self-join per user → co-occurrence (a < b, mirrored) → top-K candidates by
+//!                            co-count (TopNeighbours operator, by a)
 //! ```
 //!
-//! Every diff is an integer count; floats only appear inside `reduce`/`map` and the top-K operator as
-//! deterministic functions of their inputs, and leave the graph as integers ([`Neighbour::similarity_bits`],
-//! [`Affinity`]), so insert-then-retract always cancels exactly.
+//! Every diff is an integer count; floats only appear inside the affinity `reduce` as a deterministic
+//! function of its sorted input, and leave the graph as an integer ([`Affinity`]), so insert-then-retract
+//! always cancels exactly. Similarities are normalised where neighbours are read (see [`Neighbour`]).
 //!
 //! Everything is standard differential dataflow except [`neighbours`], a timely operator that keeps its
 //! own state (see its docs for why): it relies on the epoch being totally ordered, as [`Epoch`] is.
@@ -26,9 +26,8 @@ use differential_dataflow::hashable::Hashable;
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Capability;
 
 use crate::score;
@@ -57,8 +56,10 @@ pub struct Outputs<'s> {
     pub recent: Coll<'s, (UserId, RecentEntry)>,
     /// Users whose windows hold both items, for ordered pairs `a != b` with at least `min_cocount`.
     pub cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>,
-    /// Each item's top-K neighbours by normalised similarity.
+    /// Each item's top-K neighbour candidates by co-count.
     pub neighbours: Coll<'s, (ItemId, Neighbour)>,
+    /// Users whose recent window holds each item (the normaliser of similarities).
+    pub window_counts: Coll<'s, (ItemId, isize)>,
     /// Each user's decayed affinity for each item they interacted with.
     pub affinity: Coll<'s, ((UserId, ItemId), Affinity)>,
 }
@@ -71,8 +72,8 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
     let affinity = affinity(events, params.affinity.clone());
     let cooccurrence = cooccurrence(recent.clone(), params.min_cocount);
     let window_counts = recent.clone().map(|(_, entry)| entry.item).count_total();
-    let neighbours = neighbours(cooccurrence.clone(), window_counts, params.similarity, params.neighbours);
-    Outputs { item_users, item_events, trend, recent, cooccurrence, neighbours, affinity }
+    let neighbours = neighbours(cooccurrence.clone(), params.neighbours);
+    Outputs { item_users, item_events, trend, recent, cooccurrence, neighbours, window_counts, affinity }
 }
 
 /// Distinct users and event counts per item, per event type and over all types.
@@ -140,124 +141,75 @@ pub fn cooccurrence<'s>(
         .flat_map(|((a, b), count)| [((a, b), count), ((b, a), count)])
 }
 
-/// Top-`k` neighbours per item by normalised similarity (ties to the lower item id).
+/// Top-`k` neighbour candidates per item by co-count (ties to the lower item id).
 ///
-/// Why not `join`/`join`/`reduce`: a pair's similarity depends on both window counts `n_a` and `n_b`, and
-/// nearly every item's count changes in every epoch, so a differential formulation re-scores (retracts and
-/// re-inserts) almost every co-occurring pair per epoch, twice (once per join), and re-sorts a hot item's
-/// tens of thousands of scored pairs in the reducer's arrangement. That churn was ~80% of the graph's
-/// time and memory. Only the top-`k` lists are outputs, so [`TopNeighbours`] keeps the co-counts as plain
-/// sorted vectors instead (pairs sharded by `a`, window counts broadcast to every worker: they number at
-/// most one per item) and, once an epoch is complete on both inputs, re-ranks exactly the items whose
-/// co-counts, own count or some partner's count changed, emitting only the differences of their lists.
-/// The result is the same function of the inputs as before, so outputs are unchanged.
-pub fn neighbours<'s>(
-    cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>,
-    window_counts: Coll<'s, (ItemId, isize)>,
-    kind: Similarity,
-    k: usize,
-) -> Coll<'s, (ItemId, Neighbour)> {
+/// Why not `reduce`: a hot item co-occurs with thousands of items and its co-counts change in nearly every
+/// epoch, so a `reduce` would re-read and re-sort its whole group (and keep a second, sorted copy of every
+/// pair in its arrangement) each time. Only the top-`k` lists are outputs, so [`TopNeighbours`] keeps the
+/// co-counts as plain sorted vectors (pairs sharded by `a`) and, once an epoch is complete, re-ranks exactly
+/// the items whose co-counts changed, emitting only the differences of their lists.
+pub fn neighbours<'s>(cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>, k: usize) -> Coll<'s, (ItemId, Neighbour)> {
     type PairUpdate = (((ItemId, ItemId), isize), Epoch, isize);
     type Out = Vec<((ItemId, Neighbour), Epoch, isize)>;
     let by_first = Exchange::new(|update: &PairUpdate| (update.0).0 .0.hashed());
-    let counts = window_counts.inner.broadcast();
     cooccurrence
         .inner
-        .binary_frontier::<_, CapacityContainerBuilder<Out>, _, _, _, _>(
-            counts,
-            by_first,
-            Pipeline,
-            "TopNeighbours",
-            move |_capability, _info| {
-                let mut state = TopNeighbours::new(kind, k);
-                // Updates not yet complete, by time, with a capability to emit at that time.
-                let mut pending: BTreeMap<Epoch, Pending> = BTreeMap::new();
-                move |(pairs, pairs_frontier), (counts, counts_frontier), output| {
-                    pairs.for_each(|cap, data| {
-                        for (record, time, diff) in data.drain(..) {
-                            let slot = pending.entry(time).or_insert_with(|| Pending::new(cap.delayed(&time, 0)));
-                            slot.pairs.push((record, diff));
-                        }
-                    });
-                    counts.for_each(|cap, data| {
-                        for (record, time, diff) in data.drain(..) {
-                            let slot = pending.entry(time).or_insert_with(|| Pending::new(cap.delayed(&time, 0)));
-                            slot.counts.push((record, diff));
-                        }
-                    });
-                    // Times are totally ordered: apply every time both inputs have completed, oldest first.
-                    while let Some(entry) = pending.first_entry() {
-                        let time = *entry.key();
-                        if pairs_frontier.less_equal(&time) || counts_frontier.less_equal(&time) {
-                            break;
-                        }
-                        let Pending { capability, pairs, counts } = entry.remove();
-                        let mut session = output.session(&capability);
-                        state.advance(pairs, counts, |record, diff| session.give((record, time, diff)));
+        .unary_frontier::<CapacityContainerBuilder<Out>, _, _, _>(by_first, "TopNeighbours", move |_capability, _info| {
+            let mut state = TopNeighbours::new(k);
+            // Updates not yet complete, by time, with a capability to emit at that time.
+            let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<PairChange>)> = BTreeMap::new();
+            move |(pairs, frontier), output| {
+                pairs.for_each(|cap, data| {
+                    for (record, time, diff) in data.drain(..) {
+                        let slot = pending.entry(time).or_insert_with(|| (cap.delayed(&time, 0), Vec::new()));
+                        slot.1.push((record, diff));
                     }
+                });
+                // Times are totally ordered: apply every completed time, oldest first.
+                while let Some(entry) = pending.first_entry() {
+                    let time = *entry.key();
+                    if frontier.less_equal(&time) {
+                        break;
+                    }
+                    let (capability, changes) = entry.remove();
+                    let mut session = output.session(&capability);
+                    state.advance(changes, |record, diff| session.give((record, time, diff)));
                 }
-            },
-        )
+            }
+        })
         .as_collection()
 }
 
-/// The updates of one time, held until both inputs of [`neighbours`] have completed it.
-struct Pending {
-    capability: Capability<Epoch>,
-    pairs: Vec<(((ItemId, ItemId), isize), isize)>,
-    counts: Vec<((ItemId, isize), isize)>,
-}
-
-impl Pending {
-    fn new(capability: Capability<Epoch>) -> Self {
-        Pending { capability, pairs: Vec::new(), counts: Vec::new() }
-    }
-}
+/// A change of one co-occurrence count: `((a, b), count)` with its diff.
+type PairChange = (((ItemId, ItemId), isize), isize);
 
 /// One worker's share of the neighbour computation: the co-counts of the pairs `(a, b)` whose `a` it owns,
-/// every item's window count, and the top-`k` list last emitted for each owned `a`.
+/// and the top-`k` list last emitted for each owned `a`.
 ///
-/// Items are interned to dense local indices so that the per-pair work (merging updates, looking up
-/// `n_b`, checking whether `n_b` changed) indexes vectors instead of hashing.
+/// Items are interned to dense local indices so that merging updates indexes vectors instead of hashing.
 struct TopNeighbours {
-    kind: Similarity,
     k: usize,
     /// Local index → item id, and back.
     ids: Vec<ItemId>,
     index: HashMap<ItemId, u32, BuildHasherDefault<IdHasher>>,
-    /// Window count per local index (all items).
-    counts: Vec<isize>,
-    /// Whether the item's count changed in the time being applied.
-    count_changed: Vec<bool>,
-    /// Whether the owned item's co-counts changed in the time being applied.
-    pairs_changed: Vec<bool>,
     /// Per owned `a`: `(local b, co-count)` sorted by local `b`, only pairs present in `cooccurrence`.
     partners: Vec<Vec<(u32, u32)>>,
     /// Per owned `a`: the list currently emitted, best first.
     top: Vec<Vec<Neighbour>>,
-    /// Local indices of the items this worker owns as `a`.
-    owned: Vec<u32>,
-    is_owned: Vec<bool>,
-    /// Scratch: the time's pair updates as `(local a, local b, Δco-count, Δpresence)`, and ranking candidates.
+    /// Scratch: the time's pair updates as `(local a, local b, Δco-count, Δpresence)`, merges and ranking.
     updates: Vec<(u32, u32, isize, isize)>,
     merged: Vec<(u32, u32)>,
-    candidates: Vec<(Reverse<u64>, ItemId)>,
+    candidates: Vec<(Reverse<u32>, ItemId)>,
 }
 
 impl TopNeighbours {
-    fn new(kind: Similarity, k: usize) -> Self {
+    fn new(k: usize) -> Self {
         TopNeighbours {
-            kind,
             k,
             ids: Vec::new(),
             index: HashMap::default(),
-            counts: Vec::new(),
-            count_changed: Vec::new(),
-            pairs_changed: Vec::new(),
             partners: Vec::new(),
             top: Vec::new(),
-            owned: Vec::new(),
-            is_owned: Vec::new(),
             updates: Vec::new(),
             merged: Vec::new(),
             candidates: Vec::new(),
@@ -271,35 +223,16 @@ impl TopNeighbours {
         let local = u32::try_from(self.ids.len()).expect("fewer than 2^32 items");
         self.index.insert(item, local);
         self.ids.push(item);
-        self.counts.push(0);
-        self.count_changed.push(false);
-        self.pairs_changed.push(false);
         self.partners.push(Vec::new());
         self.top.push(Vec::new());
-        self.is_owned.push(false);
         local
     }
 
     /// Applies one complete time's updates and reports the changes of the top-`k` lists to `emit`.
     ///
-    /// Both inputs are function-like collections (one `(key, value)` with multiplicity 1 per live key), so a
-    /// key's value is `Σ value · diff` over its updates and its presence is `Σ diff`, whatever the order.
-    fn advance(
-        &mut self,
-        pairs: Vec<(((ItemId, ItemId), isize), isize)>,
-        counts: Vec<((ItemId, isize), isize)>,
-        mut emit: impl FnMut((ItemId, Neighbour), isize),
-    ) {
-        let mut changed_counts = Vec::new();
-        for ((item, n), diff) in counts {
-            let local = self.intern(item) as usize;
-            self.counts[local] += n * diff;
-            if !self.count_changed[local] {
-                self.count_changed[local] = true;
-                changed_counts.push(local);
-            }
-        }
-
+    /// The input is a function-like collection (one `(key, count)` with multiplicity 1 per live key), so a
+    /// key's count is `Σ count · diff` over its updates and its presence is `Σ diff`, whatever the order.
+    fn advance(&mut self, pairs: Vec<PairChange>, mut emit: impl FnMut((ItemId, Neighbour), isize)) {
         let mut updates = std::mem::take(&mut self.updates);
         updates.clear();
         for (((a, b), c), diff) in pairs {
@@ -312,33 +245,15 @@ impl TopNeighbours {
             let a = updates[start].0;
             let end = start + updates[start..].partition_point(|u| u.0 == a);
             self.merge(a, &updates[start..end]);
+            self.rerank(a as usize, &mut emit);
             start = end;
         }
         self.updates = updates;
-
-        for i in 0..self.owned.len() {
-            let a = self.owned[i] as usize;
-            let dirty = self.pairs_changed[a]
-                || (self.count_changed[a] && !self.partners[a].is_empty())
-                || self.partners[a].iter().any(|&(b, _)| self.count_changed[b as usize]);
-            if dirty {
-                self.pairs_changed[a] = false;
-                self.rerank(a, &mut emit);
-            }
-        }
-        for local in changed_counts {
-            self.count_changed[local] = false;
-        }
     }
 
-    /// Merges one owned item's consolidated-by-key updates (sorted by local `b`) into its partner list.
+    /// Merges one owned item's updates (sorted by local `b`) into its partner list.
     fn merge(&mut self, a: u32, updates: &[(u32, u32, isize, isize)]) {
         let a = a as usize;
-        if !self.is_owned[a] {
-            self.is_owned[a] = true;
-            self.owned.push(a as u32);
-        }
-        self.pairs_changed[a] = true;
         // Merge into a scratch vector and copy back, so that each list keeps (and reuses) its own allocation.
         let mut merged = std::mem::take(&mut self.merged);
         merged.clear();
@@ -383,13 +298,11 @@ impl TopNeighbours {
 
     /// Recomputes an owned item's top-`k` list and emits how it changed.
     fn rerank(&mut self, a: usize, emit: &mut impl FnMut((ItemId, Neighbour), isize)) {
-        let na = self.counts[a];
         self.candidates.clear();
         for &(b, c) in &self.partners[a] {
-            let sim = score::similarity(self.kind, c as isize, na, self.counts[b as usize]);
-            self.candidates.push((Reverse(sim.to_bits()), self.ids[b as usize]));
+            self.candidates.push((Reverse(c), self.ids[b as usize]));
         }
-        // Highest similarity first, then lowest item id: the same order the reference model uses.
+        // Highest co-count first, then lowest item id: the same order the reference model uses.
         if self.candidates.len() > self.k {
             if self.k == 0 {
                 self.candidates.clear();
@@ -400,7 +313,7 @@ impl TopNeighbours {
         }
         self.candidates.sort_unstable();
         let new: Vec<Neighbour> =
-            self.candidates.iter().map(|&(Reverse(bits), item)| Neighbour { item, similarity_bits: bits }).collect();
+            self.candidates.iter().map(|&(Reverse(cocount), item)| Neighbour { item, cocount }).collect();
         let old = std::mem::replace(&mut self.top[a], new);
         let item = self.ids[a];
         for n in &old {

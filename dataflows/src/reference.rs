@@ -90,13 +90,13 @@ impl Reference {
         }
         co.retain(|_, c| *c >= p.min_cocount);
         for (&(a, b), &c) in &co {
-            let sim = score::similarity(p.similarity, c, window_counts[&a], window_counts[&b]);
-            snap.neighbours.entry(a).or_default().push(Neighbour { item: b, similarity_bits: sim.to_bits() });
+            snap.neighbours.entry(a).or_default().push(Neighbour { item: b, cocount: c as u32 });
         }
         snap.sort_neighbours();
         for list in snap.neighbours.values_mut() {
             list.truncate(p.neighbours);
         }
+        snap.window_counts = window_counts.into_iter().collect();
         snap.cooccurrence = co;
         snap
     }

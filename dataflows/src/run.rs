@@ -27,6 +27,7 @@ struct Captured {
     recent: Acc<(UserId, RecentEntry)>,
     cooccurrence: Acc<((ItemId, ItemId), isize)>,
     neighbours: Acc<(ItemId, Neighbour)>,
+    window_counts: Acc<(ItemId, isize)>,
     affinity: Acc<((UserId, ItemId), Affinity)>,
 }
 
@@ -52,12 +53,14 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
                 accumulate(out.recent, &sink.recent, &probe);
                 accumulate(out.cooccurrence, &sink.cooccurrence, &probe);
                 accumulate(out.neighbours, &sink.neighbours, &probe);
+                accumulate(out.window_counts, &sink.window_counts, &probe);
                 accumulate(out.affinity, &sink.affinity, &probe);
             } else {
                 out.item_users.probe_with(&probe);
                 out.item_events.probe_with(&probe);
                 out.trend.probe_with(&probe);
                 out.neighbours.probe_with(&probe);
+                out.window_counts.probe_with(&probe);
                 out.affinity.probe_with(&probe);
                 out.recent.probe_with(&probe);
             }
@@ -102,6 +105,7 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
         item_events: single(take(&captured.item_events)),
         trend: single(take(&captured.trend)),
         cooccurrence: single(take(&captured.cooccurrence)),
+        window_counts: single(take(&captured.window_counts)),
         ..Snapshot::default()
     };
     for ((user, entry), d) in take(&captured.recent) {

@@ -17,17 +17,19 @@ pub struct Snapshot {
     pub recent: BTreeMap<UserId, BTreeSet<RecentEntry>>,
     /// Co-occurrence counts of ordered pairs.
     pub cooccurrence: BTreeMap<(ItemId, ItemId), isize>,
-    /// Top-K neighbours per item, best first.
+    /// Neighbour candidates per item, most co-occurring first.
     pub neighbours: BTreeMap<ItemId, Vec<Neighbour>>,
+    /// Users whose window holds each item.
+    pub window_counts: BTreeMap<ItemId, isize>,
     /// Decayed affinity per (user, item).
     pub affinity: BTreeMap<(UserId, ItemId), Affinity>,
 }
 
 impl Snapshot {
-    /// Sorts each item's neighbours best first (similarity descending, then item ascending).
+    /// Sorts each item's neighbours best first (co-count descending, then item ascending).
     pub fn sort_neighbours(&mut self) {
         for list in self.neighbours.values_mut() {
-            list.sort_by(|x, y| y.similarity_bits.cmp(&x.similarity_bits).then(x.item.cmp(&y.item)));
+            list.sort_by(|x, y| y.cocount.cmp(&x.cocount).then(x.item.cmp(&y.item)));
         }
     }
 }

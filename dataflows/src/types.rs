@@ -44,23 +44,21 @@ pub struct RecentEntry {
     pub event_type: EventTypeId,
 }
 
-/// One of an item's top-K neighbours, with the similarity as order-preserving bits of a non-negative `f64`.
+/// One of an item's neighbour candidates: a co-occurring item and the number of users whose recent windows
+/// hold both.
 ///
-/// Similarities travel as integers so that records stay totally ordered and exactly comparable; read them
-/// back with [`Neighbour::similarity`].
+/// Candidates are the top `Params::neighbours` partners by co-count; the normalised similarity
+/// ([`crate::score::similarity`]) is applied where they are read, with the current window counts (the
+/// `window_counts` output). Why not normalise in the graph: the normaliser of a pair depends on the partner's
+/// window count, which changes with nearly every event for popular items, so exact normalised lists would
+/// be re-ranked for every item listing a popular partner on every event; co-counts change only for the
+/// pairs an event touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Neighbour {
     /// The neighbouring item.
     pub item: ItemId,
-    /// `f64::to_bits` of the (non-negative) similarity.
-    pub similarity_bits: u64,
-}
-
-impl Neighbour {
-    /// The similarity as a float.
-    pub fn similarity(&self) -> f64 {
-        f64::from_bits(self.similarity_bits)
-    }
+    /// Users whose windows hold both items.
+    pub cocount: u32,
 }
 
 /// A user's time-decayed affinity for an item, as a fixed-point base-2 logarithm relative to the origin
@@ -144,7 +142,7 @@ pub struct Params {
     pub window: WindowParams,
     /// Pairs co-occurring in fewer users' windows than this are ignored.
     pub min_cocount: isize,
-    /// Neighbours kept per item.
+    /// Neighbour candidates kept per item: the most co-occurring partners (ties to the lower item id).
     pub neighbours: usize,
     /// How co-occurrence is normalised.
     pub similarity: Similarity,
@@ -159,7 +157,7 @@ impl Default for Params {
         Params {
             window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
             min_cocount: 1,
-            neighbours: 50,
+            neighbours: 200,
             similarity: Similarity::Cosine,
             trend_bucket_secs: 3_600,
             affinity: AffinityParams {

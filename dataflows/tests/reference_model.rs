@@ -72,6 +72,7 @@ proptest! {
         prop_assert_eq!(&actual.cooccurrence, &expected.cooccurrence);
         prop_assert_eq!(&actual.affinity, &expected.affinity);
         prop_assert_eq!(&actual.neighbours, &expected.neighbours);
+        prop_assert_eq!(&actual.window_counts, &expected.window_counts);
     }
 }
 

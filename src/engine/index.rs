@@ -39,6 +39,8 @@ pub struct ServingIndex {
     recent: DashMap<UserId, Multi<RecentEntry>>,
     neighbours: DashMap<ItemId, Multi<Neighbour>>,
     affinity: DashMap<UserId, HashMap<ItemId, Multi<Affinity>>>,
+    /// Window count per dense item id: read for every candidate of every query, so a plain array.
+    window_counts: std::sync::RwLock<Vec<AtomicI64>>,
     clock: AtomicI64,
 }
 
@@ -101,6 +103,34 @@ impl ServingIndex {
         if empty {
             self.neighbours.remove_if(&item, |_, l| l.is_empty());
         }
+    }
+
+    /// Applies a change of the number of users whose window holds an item.
+    pub fn apply_window_count(&self, item: ItemId, count: isize, diff: isize) {
+        let slot = item as usize;
+        if self.window_counts.read().unwrap().len() <= slot {
+            let mut counts = self.window_counts.write().unwrap();
+            while counts.len() <= slot {
+                counts.push(AtomicI64::new(0));
+            }
+        }
+        let counts = self.window_counts.read().unwrap();
+        if diff > 0 {
+            counts[slot].store(count as i64, Ordering::Relaxed);
+        } else {
+            let _ = counts[slot].compare_exchange(count as i64, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// Users whose recent window holds each of `items` (0 for unknown items), in order.
+    pub fn window_counts(&self, items: impl Iterator<Item = ItemId>) -> Vec<i64> {
+        let counts = self.window_counts.read().unwrap();
+        items.map(|i| counts.get(i as usize).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)).collect()
+    }
+
+    /// Users whose recent window holds an item.
+    pub fn window_count(&self, item: ItemId) -> i64 {
+        self.window_counts(std::iter::once(item))[0]
     }
 
     /// Applies a change of a user's affinity for an item.
@@ -166,22 +196,15 @@ impl ServingIndex {
         entries
     }
 
-    /// An item's neighbours, most similar first.
+    /// An item's neighbour candidates (most co-occurring first).
     pub fn neighbours(&self, item: ItemId) -> Vec<Neighbour> {
         let mut list: Vec<Neighbour> = self
             .neighbours
             .get(&item)
             .map(|l| l.iter().filter(|(_, d)| *d > 0).map(|(n, _)| *n).collect())
             .unwrap_or_default();
-        list.sort_by(|a, b| b.similarity_bits.cmp(&a.similarity_bits).then(a.item.cmp(&b.item)));
+        list.sort_by(|a, b| b.cocount.cmp(&a.cocount).then(a.item.cmp(&b.item)));
         list
-    }
-
-    /// Calls `f` with each neighbour of an item without copying the list.
-    pub fn for_each_neighbour(&self, item: ItemId, mut f: impl FnMut(&Neighbour)) {
-        if let Some(list) = self.neighbours.get(&item) {
-            list.iter().filter(|(_, d)| *d > 0).for_each(|(n, _)| f(n));
-        }
     }
 
     /// A user's affinity for every item they interacted with (the items they have seen).

@@ -66,7 +66,7 @@ impl EngineConfig {
 pub fn default_params() -> Params {
     let mut p = Params::default();
     p.window.max_items = 100;
-    p.neighbours = 50;
+    p.neighbours = 200;
     p.trend_bucket_secs = 1_800;
     p
 }

@@ -164,6 +164,8 @@ fn run_worker(
         let s = sink.clone();
         out.neighbours.inspect(move |((i, n), _, d)| s.apply_neighbour(*i, *n, *d)).probe_with(&probe);
         let s = sink.clone();
+        out.window_counts.inspect(move |((i, c), _, d)| s.apply_window_count(*i, *c, *d)).probe_with(&probe);
+        let s = sink.clone();
         out.affinity.inspect(move |((k, a), _, d)| s.apply_affinity(*k, *a, *d)).probe_with(&probe);
         out.cooccurrence.probe_with(&probe);
         (events_in, recent_in)

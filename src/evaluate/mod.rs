@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod models;
 pub mod protocols;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use crate::cli::CsvArgs;
 use crate::engine::EngineConfig;
 use crate::model::record::Record;
 use crate::model::schema::DatasetType;
+use crate::recipes::HyperValues;
 use crate::recommend::UserQuery;
 use dataset::Dataset;
 use models::{EngineModel, EngineRecipe, PopularityBaseline};
@@ -60,18 +62,9 @@ pub struct EvaluateArgs {
     /// Recipe.
     #[arg(long, value_enum, default_value = "user-personalization")]
     pub recipe: RecipeName,
-    /// Recent window length (distinct items per user).
-    #[arg(long)]
-    pub window: Option<usize>,
-    /// Neighbours per item.
-    #[arg(long)]
-    pub neighbours: Option<usize>,
-    /// Similarity: cosine, jaccard or lift.
-    #[arg(long)]
-    pub similarity: Option<dataflows::Similarity>,
-    /// History decay per step back.
-    #[arg(long)]
-    pub history_decay: Option<f64>,
+    /// A hyperparameter of the recipe, `name=value` (repeatable); see `streamrec recipes`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
     /// Baseline figures to print alongside (e.g. ../shared/baselines/ml-100k.json).
     #[arg(long)]
     pub baselines: Option<PathBuf>,
@@ -101,33 +94,44 @@ pub fn load(file: &std::path::Path, csv: &CsvArgs) -> anyhow::Result<Dataset> {
     Ok(Dataset::from_interactions(rows))
 }
 
-fn model(args: &EvaluateArgs, data: &Dataset) -> anyhow::Result<Box<dyn Model>> {
-    let recipe = match args.recipe {
+/// Parses `name=value` pairs.
+pub fn parse_params(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (k, v) = p.split_once('=').with_context(|| format!("--param {p:?} is not NAME=VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Builds the model of a recipe with resolved hyperparameters.
+pub fn model(recipe: RecipeName, values: &HyperValues, data: &Dataset) -> anyhow::Result<Box<dyn Model>> {
+    let engine_recipe = match recipe {
         RecipeName::BaselinePop => return Ok(Box::new(PopularityBaseline::default())),
         RecipeName::UserPersonalization => EngineRecipe::UserPersonalization,
         RecipeName::PopularityCount => EngineRecipe::PopularityCount,
     };
     let dir = std::env::temp_dir().join(format!("streamrec-evaluate-{}-{}", std::process::id(), rand::random::<u32>()));
     let mut config = EngineConfig::new(dir);
-    if let Some(w) = args.window {
-        config.params.window.max_items = w;
+    config.params = values.graph_params(&config.params);
+    let query = UserQuery::from_recipe(values, 25).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Box::new(EngineModel::new(config, engine_recipe, query, data)?))
+}
+
+/// The registry name of an evaluable recipe.
+pub fn registry_name(recipe: RecipeName) -> &'static str {
+    match recipe {
+        RecipeName::UserPersonalization => "user-personalization",
+        RecipeName::PopularityCount | RecipeName::BaselinePop => "popularity-count",
     }
-    if let Some(k) = args.neighbours {
-        config.params.neighbours = k;
-    }
-    if let Some(s) = args.similarity {
-        config.params.similarity = s;
-    }
-    let mut query = UserQuery::new(25);
-    if let Some(d) = args.history_decay {
-        query.history_decay = d;
-    }
-    Ok(Box::new(EngineModel::new(config, recipe, query, data)?))
 }
 
 /// Runs `streamrec evaluate`.
 pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let data = load(&args.file, &args.csv)?;
+    let def = crate::recipes::find(registry_name(args.recipe)).expect("registered recipe");
+    let values = crate::recipes::resolve(def, &parse_params(&args.params)?).map_err(|e| anyhow::anyhow!(e))?;
     println!(
         "{}: {} events, {} users, {} items; recipe {:?}",
         args.file.display(),
@@ -136,6 +140,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         data.items.len(),
         args.recipe
     );
+    println!("hyperparameters: {}", values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
     let baselines: Option<serde_json::Value> = match &args.baselines {
         Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?),
         None => None,
@@ -144,14 +149,14 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let wants = |p: Protocol| args.protocol == p || args.protocol == Protocol::All;
     if wants(Protocol::Holdout) {
         let started = Instant::now();
-        let m = protocols::holdout(&data, model(&args, &data)?.as_mut())?;
+        let m = protocols::holdout(&data, model(args.recipe, &values, &data)?.as_mut())?;
         println!("\nHOLDOUT ({} test users, {:.1}s)", m.evaluated_users, started.elapsed().as_secs_f64());
         print_offline(&m, baselines.as_ref(), "holdout");
         results.insert("holdout".into(), serde_json::to_value(&m)?);
     }
     if wants(Protocol::Next) {
         let started = Instant::now();
-        let m = protocols::next(&data, model(&args, &data)?.as_mut())?;
+        let m = protocols::next(&data, model(args.recipe, &values, &data)?.as_mut())?;
         println!(
             "\nNEXT ({} evaluated events, skipped: {} new user, {} new item, {} repeat; {:.1}s; {:.2} ms per recommendation, {:.2} ms per event)",
             m.evaluated_events,
@@ -168,13 +173,14 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         results.insert("next".into(), serde_json::to_value(&m)?);
     }
     if wants(Protocol::Personalize) {
-        let m = protocols::personalize(&data, model(&args, &data)?.as_mut(), args.seed)?;
+        let m = protocols::personalize(&data, model(args.recipe, &values, &data)?.as_mut(), args.seed)?;
         println!("\nPERSONALIZE ({} test users, seed {})", m.evaluated_users, args.seed);
         print_offline(&m, None, "personalize");
         results.insert("personalize".into(), serde_json::to_value(&m)?);
     }
     if let Some(path) = &args.json_out {
-        let doc = json!({ "file": args.file, "recipe": format!("{:?}", args.recipe), "results": results });
+        let params: BTreeMap<&str, &str> = values.iter().collect();
+        let doc = json!({ "file": args.file, "recipe": format!("{:?}", args.recipe), "hyperparameters": params, "results": results });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

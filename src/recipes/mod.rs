@@ -94,12 +94,19 @@ const WINDOW: HyperParameter = HyperParameter {
     range: Range::Integer(5, 1000),
     scope: Scope::Graph,
 };
+const CANDIDATES: HyperParameter = HyperParameter {
+    name: "candidates",
+    doc: "Neighbour candidates kept per item by the dataflow: its most co-occurring partners.",
+    default: "200",
+    range: Range::Integer(10, 2000),
+    scope: Scope::Graph,
+};
 const NEIGHBOURS: HyperParameter = HyperParameter {
     name: "neighbours",
-    doc: "Neighbours kept per item.",
-    default: "50",
-    range: Range::Integer(5, 500),
-    scope: Scope::Graph,
+    doc: "Most similar neighbours (after normalising the candidates) used per history item.",
+    default: "200",
+    range: Range::Integer(1, 2000),
+    scope: Scope::Query,
 };
 const SIMILARITY: HyperParameter = HyperParameter {
     name: "similarity",
@@ -155,6 +162,7 @@ pub static RECIPES: &[RecipeDef] = &[
                       windows); items the user has seen are excluded; popular items back-fill. Updates with every event.",
         hyperparameters: &[
             WINDOW,
+            CANDIDATES,
             NEIGHBOURS,
             SIMILARITY,
             MIN_COINTERACTION,
@@ -184,7 +192,7 @@ pub static RECIPES: &[RecipeDef] = &[
         kind: RecipeKind::PersonalizedRanking,
         description: "Reorders a given list of items for a user by the user-personalization score; items the engine \
                       does not know go last, in their given order.",
-        hyperparameters: &[WINDOW, NEIGHBOURS, SIMILARITY, MIN_COINTERACTION, HISTORY_DECAY, HALF_LIFE_DAYS, EVENT_TYPE_WEIGHTS],
+        hyperparameters: &[WINDOW, CANDIDATES, NEIGHBOURS, SIMILARITY, MIN_COINTERACTION, HISTORY_DECAY, HALF_LIFE_DAYS, EVENT_TYPE_WEIGHTS],
     },
     RecipeDef {
         name: "sims",
@@ -192,7 +200,7 @@ pub static RECIPES: &[RecipeDef] = &[
         kind: RecipeKind::RelatedItems,
         description: "Items that co-occur with the given item in users' recent windows, normalised, with an optional \
                       discount of popular items; popular items for unknown or sparse items.",
-        hyperparameters: &[WINDOW, NEIGHBOURS, SIMILARITY, MIN_COINTERACTION, POPULARITY_DISCOUNT],
+        hyperparameters: &[WINDOW, CANDIDATES, SIMILARITY, MIN_COINTERACTION, POPULARITY_DISCOUNT],
     },
     RecipeDef {
         name: "popularity-count",
@@ -295,8 +303,8 @@ impl HyperValues {
         if self.has("window") {
             p.window.max_items = self.number("window") as usize;
         }
-        if self.has("neighbours") {
-            p.neighbours = self.number("neighbours") as usize;
+        if self.has("candidates") {
+            p.neighbours = self.number("candidates") as usize;
         }
         if self.has("similarity") {
             p.similarity = self.text("similarity").parse().unwrap_or_default();
