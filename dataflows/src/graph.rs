@@ -18,7 +18,7 @@
 //! own state (see its docs for why): it relies on the epoch being totally ordered, as [`Epoch`] is.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use differential_dataflow::collection::AsCollection;
@@ -145,9 +145,9 @@ pub fn cooccurrence<'s>(
 ///
 /// Why not `reduce`: a hot item co-occurs with thousands of items and its co-counts change in nearly every
 /// epoch, so a `reduce` would re-read and re-sort its whole group (and keep a second, sorted copy of every
-/// pair in its arrangement) each time. Only the top-`k` lists are outputs, so [`TopNeighbours`] keeps the
-/// co-counts as plain sorted vectors (pairs sharded by `a`) and, once an epoch is complete, re-ranks exactly
-/// the items whose co-counts changed, emitting only the differences of their lists.
+/// pair in its arrangement) each time. Only the top-`k` lists are outputs, so [`TopNeighbours`] keeps each
+/// item's partners in an ordered set (pairs sharded by `a`) and, once an epoch is complete, re-lists only
+/// the items an update could have changed, emitting only the differences of their lists.
 pub fn neighbours<'s>(cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>, k: usize) -> Coll<'s, (ItemId, Neighbour)> {
     type PairUpdate = (((ItemId, ItemId), isize), Epoch, isize);
     type Out = Vec<((ItemId, Neighbour), Epoch, isize)>;
@@ -183,147 +183,104 @@ pub fn neighbours<'s>(cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>, k: usiz
 /// A change of one co-occurrence count: `((a, b), count)` with its diff.
 type PairChange = (((ItemId, ItemId), isize), isize);
 
-/// One worker's share of the neighbour computation: the co-counts of the pairs `(a, b)` whose `a` it owns,
-/// and the top-`k` list last emitted for each owned `a`.
+/// One worker's share of the neighbour computation: for each owned item `a`, its partners ordered best
+/// first, and the boundary of its top-`k` (the `k`-th entry, once there are `k`).
 ///
-/// Items are interned to dense local indices so that merging updates indexes vectors instead of hashing.
+/// Each update retracts or inserts one `(co-count, partner)` entry in an ordered set and emits at most two
+/// changes of the top-`k` list (the entry itself, and the one it pushes out or pulls in across the boundary),
+/// all in `O(log n)`: the work per epoch follows the number of updates, not the number of pairs, although
+/// hot items co-occur with thousands of items and are touched in nearly every epoch.
 struct TopNeighbours {
     k: usize,
-    /// Local index → item id, and back.
-    ids: Vec<ItemId>,
+    /// Item id → local slot of an owned item.
     index: HashMap<ItemId, u32, BuildHasherDefault<IdHasher>>,
-    /// Per owned `a`: `(local b, co-count)` sorted by local `b`, only pairs present in `cooccurrence`.
-    partners: Vec<Vec<(u32, u32)>>,
-    /// Per owned `a`: the list currently emitted, best first.
-    top: Vec<Vec<Neighbour>>,
-    /// Scratch: the time's pair updates as `(local a, local b, Δco-count, Δpresence)`, merges and ranking.
-    updates: Vec<(u32, u32, isize, isize)>,
-    merged: Vec<(u32, u32)>,
-    candidates: Vec<(Reverse<u32>, ItemId)>,
+    ids: Vec<ItemId>,
+    /// Per owned item: partners ordered by co-count descending, then item id ascending.
+    partners: Vec<BTreeSet<Entry>>,
+    /// Per owned item: its `k`-th entry when it has at least `k` partners (the last one listed).
+    boundary: Vec<Option<Entry>>,
+}
+
+/// A partner in ranking order: higher co-count first, then lower item id.
+type Entry = (Reverse<u32>, ItemId);
+
+fn listed((Reverse(cocount), item): Entry) -> Neighbour {
+    Neighbour { item, cocount }
 }
 
 impl TopNeighbours {
     fn new(k: usize) -> Self {
-        TopNeighbours {
-            k,
-            ids: Vec::new(),
-            index: HashMap::default(),
-            partners: Vec::new(),
-            top: Vec::new(),
-            updates: Vec::new(),
-            merged: Vec::new(),
-            candidates: Vec::new(),
-        }
+        TopNeighbours { k, index: HashMap::default(), ids: Vec::new(), partners: Vec::new(), boundary: Vec::new() }
     }
 
-    fn intern(&mut self, item: ItemId) -> u32 {
+    fn slot(&mut self, item: ItemId) -> usize {
         if let Some(&local) = self.index.get(&item) {
-            return local;
+            return local as usize;
         }
-        let local = u32::try_from(self.ids.len()).expect("fewer than 2^32 items");
-        self.index.insert(item, local);
+        let local = self.ids.len();
+        self.index.insert(item, u32::try_from(local).expect("fewer than 2^32 items"));
         self.ids.push(item);
-        self.partners.push(Vec::new());
-        self.top.push(Vec::new());
+        self.partners.push(BTreeSet::new());
+        self.boundary.push(None);
         local
     }
 
     /// Applies one complete time's updates and reports the changes of the top-`k` lists to `emit`.
     ///
-    /// The input is a function-like collection (one `(key, count)` with multiplicity 1 per live key), so a
-    /// key's count is `Σ count · diff` over its updates and its presence is `Σ diff`, whatever the order.
+    /// The input is a function-like collection (one `(key, count)` with multiplicity 1 per live key), so each
+    /// update retracts or inserts exactly one entry; the emitted changes add up to the lists' difference.
     fn advance(&mut self, pairs: Vec<PairChange>, mut emit: impl FnMut((ItemId, Neighbour), isize)) {
-        let mut updates = std::mem::take(&mut self.updates);
-        updates.clear();
+        if self.k == 0 {
+            return;
+        }
         for (((a, b), c), diff) in pairs {
-            let (a, b) = (self.intern(a), self.intern(b));
-            updates.push((a, b, c * diff, diff));
+            let slot = self.slot(a);
+            let entry = (Reverse(u32::try_from(c).expect("co-counts are non-negative and below 2^32")), b);
+            if diff > 0 {
+                self.insert(slot, entry, &mut emit);
+            } else {
+                self.remove(slot, entry, &mut emit);
+            }
         }
-        updates.sort_unstable_by_key(|&(a, b, _, _)| (a, b));
-        let mut start = 0;
-        while start < updates.len() {
-            let a = updates[start].0;
-            let end = start + updates[start..].partition_point(|u| u.0 == a);
-            self.merge(a, &updates[start..end]);
-            self.rerank(a as usize, &mut emit);
-            start = end;
-        }
-        self.updates = updates;
     }
 
-    /// Merges one owned item's updates (sorted by local `b`) into its partner list.
-    fn merge(&mut self, a: u32, updates: &[(u32, u32, isize, isize)]) {
-        let a = a as usize;
-        // Merge into a scratch vector and copy back, so that each list keeps (and reuses) its own allocation.
-        let mut merged = std::mem::take(&mut self.merged);
-        merged.clear();
-        let mut old = self.partners[a].iter().copied().peekable();
-        let mut i = 0;
-        while i < updates.len() {
-            let b = updates[i].1;
-            let (mut delta_c, mut delta_present) = (0isize, 0isize);
-            while i < updates.len() && updates[i].1 == b {
-                delta_c += updates[i].2;
-                delta_present += updates[i].3;
-                i += 1;
-            }
-            while let Some(&(ob, oc)) = old.peek() {
-                if ob >= b {
-                    break;
-                }
-                merged.push((ob, oc));
-                old.next();
-            }
-            let (mut c, mut present) = (0isize, 0isize);
-            if let Some(&(ob, oc)) = old.peek() {
-                if ob == b {
-                    (c, present) = (oc as isize, 1);
-                    old.next();
+    fn insert(&mut self, slot: usize, entry: Entry, emit: &mut impl FnMut((ItemId, Neighbour), isize)) {
+        let (a, set) = (self.ids[slot], &mut self.partners[slot]);
+        set.insert(entry);
+        match self.boundary[slot] {
+            // Fewer than k before: everything is listed.
+            None => {
+                emit((a, listed(entry)), 1);
+                if set.len() == self.k {
+                    self.boundary[slot] = set.last().copied();
                 }
             }
-            c += delta_c;
-            present += delta_present;
-            assert!(present == 0 || present == 1, "a co-occurrence pair has one count");
-            if present == 1 {
-                merged.push((b, u32::try_from(c).expect("co-counts are non-negative and below 2^32")));
-            } else {
-                debug_assert_eq!(c, 0, "a retracted pair retracts its count");
+            // It enters the list and pushes the old k-th entry out.
+            Some(last) if entry < last => {
+                emit((a, listed(entry)), 1);
+                emit((a, listed(last)), -1);
+                self.boundary[slot] = set.range(..last).next_back().copied();
             }
+            Some(_) => {}
         }
-        merged.extend(old);
-        self.partners[a].clear();
-        self.partners[a].extend_from_slice(&merged);
-        self.merged = merged;
     }
 
-    /// Recomputes an owned item's top-`k` list and emits how it changed.
-    fn rerank(&mut self, a: usize, emit: &mut impl FnMut((ItemId, Neighbour), isize)) {
-        self.candidates.clear();
-        for &(b, c) in &self.partners[a] {
-            self.candidates.push((Reverse(c), self.ids[b as usize]));
+    fn remove(&mut self, slot: usize, entry: Entry, emit: &mut impl FnMut((ItemId, Neighbour), isize)) {
+        let (a, set) = (self.ids[slot], &mut self.partners[slot]);
+        let was_listed = self.boundary[slot].is_none_or(|last| entry <= last);
+        set.remove(&entry);
+        if !was_listed {
+            return;
         }
-        // Highest co-count first, then lowest item id: the same order the reference model uses.
-        if self.candidates.len() > self.k {
-            if self.k == 0 {
-                self.candidates.clear();
+        emit((a, listed(entry)), -1);
+        if let Some(last) = self.boundary[slot] {
+            // The first entry past the old boundary moves up into the list, if there is one.
+            let next = set.range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded)).next().copied();
+            if let Some(next) = next {
+                emit((a, listed(next)), 1);
+                self.boundary[slot] = Some(next);
             } else {
-                self.candidates.select_nth_unstable(self.k - 1);
-                self.candidates.truncate(self.k);
-            }
-        }
-        self.candidates.sort_unstable();
-        let new: Vec<Neighbour> =
-            self.candidates.iter().map(|&(Reverse(cocount), item)| Neighbour { item, cocount }).collect();
-        let old = std::mem::replace(&mut self.top[a], new);
-        let item = self.ids[a];
-        for n in &old {
-            if !self.top[a].contains(n) {
-                emit((item, *n), -1);
-            }
-        }
-        for n in &self.top[a] {
-            if !old.contains(n) {
-                emit((item, *n), 1);
+                self.boundary[slot] = None;
             }
         }
     }

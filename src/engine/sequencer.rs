@@ -104,7 +104,9 @@ impl Sequencer {
             // epoch, submissions queue up here and then go into the next epoch together, so epochs grow
             // exactly as much as the dataflow needs to keep up, and acknowledged events are never far
             // ahead of what queries see.
+            let waited = std::time::Instant::now();
             self.wait_for_workers(1);
+            let waited = waited.elapsed();
             let mut group = Vec::new();
             let mut size = 0;
             let mut next = Some(first);
@@ -123,7 +125,9 @@ impl Sequencer {
                     next = commands.try_recv().ok();
                 }
             }
+            let committed = std::time::Instant::now();
             self.commit(group);
+            tracing::debug!(epoch = self.epoch, records = size, wait_ms = waited.as_secs_f64() * 1e3, commit_ms = committed.elapsed().as_secs_f64() * 1e3, "epoch");
         }
         self.workers.shutdown();
     }
