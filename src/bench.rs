@@ -110,6 +110,7 @@ pub fn zipf_stream(events: u64, users: u64, items: u64, exponent: f64, seed: u64
 fn stream_params(s: &StreamArgs) -> Params {
     let mut p = crate::engine::default_params();
     p.window.max_items = s.window;
+    p.cooccurrence_window.max_items = s.window;
     p.neighbours = s.neighbours;
     p
 }

@@ -13,9 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use dataflows::graph::{self, Inputs};
+use dataflows::inputs::GraphInputs;
 use dataflows::*;
-use differential_dataflow::input::Input;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use timely::dataflow::operators::probe::Handle;
@@ -47,43 +46,25 @@ fn main() {
 
     let mut params = Params::default();
     params.window.max_items = window as usize;
+    params.cooccurrence_window.max_items = window as usize;
     params.neighbours = neighbours as usize;
 
     let times = timely::execute(timely::Config::process(workers as usize), move |worker| {
         let probe = Handle::new();
-        let (mut events_in, mut recent_in) = worker.dataflow::<Epoch, _, _>(|scope| {
-            let (events_in, events) = scope.new_collection();
-            let (recent_in, recent) = scope.new_collection();
-            let out = graph::build(Inputs { events, recent }, &params);
-            out.item_users.probe_with(&probe);
-            out.item_events.probe_with(&probe);
-            out.trend.probe_with(&probe);
-            out.recent.probe_with(&probe);
-            out.cooccurrence.probe_with(&probe);
-            out.neighbours.probe_with(&probe);
-            out.affinity.probe_with(&probe);
-            (events_in, recent_in)
-        });
+        let mut inputs = GraphInputs::new();
+        worker.dataflow::<Epoch, _, _>(|scope| inputs.build(scope, &params).probe_all(&probe));
         let (index, peers) = (worker.index(), worker.peers());
-        let mut feed = EventFeed::new(params.window.clone());
+        let mut feed = EventFeed::for_params(&params);
         let mut changes = InputChanges::default();
         let mut times = Vec::with_capacity(batches.len());
         for (epoch, batch) in batches.iter().enumerate() {
             let start = Instant::now();
-            for op in batch.iter().filter(|op| owns(op, index, peers)) {
+            for op in batch.iter().filter(|op| op.fed_by(index, peers)) {
                 feed.apply(op, &mut changes);
             }
-            for (e, d) in changes.events.drain(..) {
-                events_in.update(e, d);
-            }
-            for (r, d) in changes.recent.drain(..) {
-                recent_in.update(r, d);
-            }
+            inputs.feed(&mut changes);
             let next = epoch as u64 + 1;
-            events_in.advance_to(next);
-            recent_in.advance_to(next);
-            events_in.flush();
-            recent_in.flush();
+            inputs.advance_to(next);
             worker.step_while(|| probe.less_than(&next));
             times.push(start.elapsed());
         }
@@ -112,12 +93,3 @@ fn main() {
     );
 }
 
-/// The worker that feeds `op`: the same split by user as `run_batches`.
-fn owns(op: &Op, index: usize, peers: usize) -> bool {
-    let user = match op {
-        Op::Insert(event) => event.user,
-        Op::DeleteUser(user) => *user,
-        Op::Clear => return true,
-    };
-    (u64::from(user).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % peers == index
-}

@@ -29,6 +29,7 @@ fn main() {
     let batches: Vec<Vec<Op>> = ops.chunks(epoch as usize).map(|c| c.to_vec()).collect();
     let mut params = Params::default();
     params.window.max_items = std::env::var("WINDOW").ok().and_then(|w| w.parse().ok()).unwrap_or(20);
+    params.cooccurrence_window.max_items = params.window.max_items;
     params.neighbours = 20;
     let start = Instant::now();
     run_batches(&params, workers as usize, batches, false);

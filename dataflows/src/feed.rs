@@ -22,6 +22,20 @@ pub enum Op {
     Clear,
 }
 
+impl Op {
+    /// Whether worker `index` of `peers` feeds this operation: a user's operations always go to the same
+    /// worker, so each worker's [`EventFeed`] sees whole users and the union of the workers' input changes
+    /// equals one feed's; a `Clear` goes to every worker.
+    pub fn fed_by(&self, index: usize, peers: usize) -> bool {
+        let user = match self {
+            Op::Insert(event) => event.user,
+            Op::DeleteUser(user) => *user,
+            Op::Clear => return true,
+        };
+        (u64::from(user).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % peers.max(1) == index
+    }
+}
+
 /// The graph's input changes for a batch of operations.
 #[derive(Debug, Default, Clone)]
 pub struct InputChanges {
@@ -29,12 +43,21 @@ pub struct InputChanges {
     pub events: Vec<(Interaction, isize)>,
     /// Changes to the `recent` collection.
     pub recent: Vec<RecentChange>,
+    /// Changes to the `cowindow` collection.
+    pub cowindow: Vec<RecentChange>,
 }
 
 impl InputChanges {
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.recent.is_empty()
+        self.events.is_empty() && self.recent.is_empty() && self.cowindow.is_empty()
+    }
+
+    /// Empties every list, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.recent.clear();
+        self.cowindow.clear();
     }
 }
 
@@ -42,14 +65,25 @@ impl InputChanges {
 #[derive(Debug, Clone)]
 pub struct EventFeed {
     windows: RecentWindows,
+    cowindows: RecentWindows,
     live: HashMap<UserId, Vec<Interaction>>,
     events: u64,
 }
 
 impl EventFeed {
-    /// An empty feed.
-    pub fn new(window: WindowParams) -> Self {
-        EventFeed { windows: RecentWindows::new(window), live: HashMap::new(), events: 0 }
+    /// An empty feed with the history window and the co-occurrence window.
+    pub fn new(window: WindowParams, cooccurrence_window: WindowParams) -> Self {
+        EventFeed {
+            windows: RecentWindows::new(window),
+            cowindows: RecentWindows::new(cooccurrence_window),
+            live: HashMap::new(),
+            events: 0,
+        }
+    }
+
+    /// An empty feed for these graph parameters.
+    pub fn for_params(params: &crate::types::Params) -> Self {
+        EventFeed::new(params.window.clone(), params.cooccurrence_window.clone())
     }
 
     /// Applies one operation, appending the input changes it causes.
@@ -60,6 +94,7 @@ impl EventFeed {
                 self.events += 1;
                 out.events.push((event, 1));
                 self.windows.insert(&event, &mut out.recent);
+                self.cowindows.insert(&event, &mut out.cowindow);
             }
             Op::DeleteUser(user) => {
                 if let Some(events) = self.live.remove(&user) {
@@ -67,6 +102,7 @@ impl EventFeed {
                     out.events.extend(events.into_iter().map(|e| (e, -1)));
                 }
                 self.windows.delete_user(user, &mut out.recent);
+                self.cowindows.delete_user(user, &mut out.cowindow);
             }
             Op::Clear => {
                 for (_, events) in self.live.drain() {
@@ -74,6 +110,7 @@ impl EventFeed {
                 }
                 self.events = 0;
                 self.windows.clear(&mut out.recent);
+                self.cowindows.clear(&mut out.cowindow);
             }
         }
     }

@@ -4,10 +4,10 @@
 //! events (Interaction) ──┬─► item popularity: distinct users and event counts per (item, event type | ANY)
 //!                        ├─► trend buckets: events per (item, time bucket)
 //!                        └─► affinity: decayed user–item score (reduce per (user, item))
-//! recent (user, entry) ──┬─► recent windows (as given)
-//!                        ├─► window counts per item
-//!                        └─► self-join per user → co-occurrence (a < b, mirrored) → top-K candidates by
-//!                            co-count (TopNeighbours operator, by a)
+//! recent (user, entry) ────► recent windows (as given: the history recommendations start from)
+//! cowindow (user, entry) ─┬─► window counts per item
+//!                         └─► self-join per user → co-occurrence (a < b, mirrored) → top-K candidates by
+//!                             co-count (TopNeighbours operator, by a)
 //! ```
 //!
 //! Every diff is an integer count; floats only appear inside the affinity `reduce` as a deterministic
@@ -40,8 +40,10 @@ pub type Coll<'s, D> = VecCollection<'s, Epoch, D, isize>;
 pub struct Inputs<'s> {
     /// Every interaction (`+1`), retracted (`-1`) when its user's data is deleted.
     pub events: Coll<'s, Interaction>,
-    /// Changes to the users' recent windows, from [`crate::recent::RecentWindows`].
+    /// Changes to the users' recent windows (history), from [`crate::recent::RecentWindows`].
     pub recent: Coll<'s, (UserId, RecentEntry)>,
+    /// Changes to the users' co-occurrence windows.
+    pub cowindow: Coll<'s, (UserId, RecentEntry)>,
 }
 
 /// The graph's outputs, each a consolidated collection whose updates say exactly how the statistic changed.
@@ -58,20 +60,34 @@ pub struct Outputs<'s> {
     pub cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>,
     /// Each item's top-K neighbour candidates by co-count.
     pub neighbours: Coll<'s, (ItemId, Neighbour)>,
-    /// Users whose recent window holds each item (the normaliser of similarities).
+    /// Users whose co-occurrence window holds each item (the normaliser of similarities).
     pub window_counts: Coll<'s, (ItemId, isize)>,
     /// Each user's decayed affinity for each item they interacted with.
     pub affinity: Coll<'s, ((UserId, ItemId), Affinity)>,
 }
 
+impl Outputs<'_> {
+    /// Attaches `probe` to every output, for callers that only need to know when an epoch is complete.
+    pub fn probe_all(self, probe: &timely::dataflow::operators::probe::Handle<Epoch>) {
+        self.item_users.probe_with(probe);
+        self.item_events.probe_with(probe);
+        self.trend.probe_with(probe);
+        self.recent.probe_with(probe);
+        self.cooccurrence.probe_with(probe);
+        self.neighbours.probe_with(probe);
+        self.window_counts.probe_with(probe);
+        self.affinity.probe_with(probe);
+    }
+}
+
 /// Builds the whole graph in `events`' scope.
 pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
-    let Inputs { events, recent } = inputs;
+    let Inputs { events, recent, cowindow } = inputs;
     let (item_users, item_events) = popularity(events.clone());
     let trend = trend_buckets(events.clone(), params.trend_bucket_secs);
     let affinity = affinity(events, params.affinity.clone());
-    let cooccurrence = cooccurrence(recent.clone(), params.min_cocount);
-    let window_counts = recent.clone().map(|(_, entry)| entry.item).count_total();
+    let cooccurrence = cooccurrence(cowindow.clone(), params.min_cocount);
+    let window_counts = cowindow.map(|(_, entry)| entry.item).count_total();
     let neighbours = neighbours(cooccurrence.clone(), params.neighbours);
     Outputs { item_users, item_events, trend, recent, cooccurrence, neighbours, window_counts, affinity }
 }

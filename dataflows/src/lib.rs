@@ -8,6 +8,7 @@
 //! - [`types`]: ids, the [`types::Interaction`] record, every documented parameter ([`types::Params`]).
 //! - [`recent`]: each user's recent window, maintained outside the dataflow (bounded per-user state).
 //! - [`feed`]: operations (insert, delete user, clear) → the graph's input changes.
+//! - [`inputs`]: the graph's input sessions, fed from input changes.
 //! - [`graph`]: the differential operators (popularity, trend buckets, affinity, co-occurrence) and the
 //!   custom timely operator that maintains top-K neighbours.
 //! - [`score`]: the pure arithmetic shared by the graph and the reference model.
@@ -20,6 +21,7 @@
 
 pub mod feed;
 pub mod graph;
+pub mod inputs;
 pub mod recent;
 pub mod reference;
 pub mod run;

@@ -11,6 +11,14 @@ use crate::score;
 use crate::snapshot::Snapshot;
 use crate::types::*;
 
+/// The newest `max_items` of a user's entries (sorted oldest first) within `max_age_secs` of `newest`.
+fn newest_within(entries: &[RecentEntry], newest: Seconds, window: &WindowParams) -> Vec<RecentEntry> {
+    let recent: Vec<RecentEntry> =
+        entries.iter().filter(|e| e.timestamp >= newest.saturating_sub(window.max_age_secs)).copied().collect();
+    let skip = recent.len().saturating_sub(window.max_items.max(1));
+    recent[skip..].to_vec()
+}
+
 /// A plain list of live interactions and the parameters to compute from them.
 #[derive(Clone, Debug)]
 pub struct Reference {
@@ -64,21 +72,21 @@ impl Reference {
             let slot = latest.entry(e.user).or_default().entry(e.item).or_insert((e.timestamp, e.event_type));
             *slot = (*slot).max((e.timestamp, e.event_type));
         }
+        let mut cowindows: Vec<Vec<RecentEntry>> = Vec::new();
         for (user, items) in latest {
             let newest = items.values().map(|(ts, _)| *ts).max().unwrap_or(0);
             let mut entries: Vec<RecentEntry> = items
                 .into_iter()
                 .map(|(item, (timestamp, event_type))| RecentEntry { timestamp, item, event_type })
-                .filter(|e| e.timestamp >= newest.saturating_sub(p.window.max_age_secs))
                 .collect();
             entries.sort();
-            let keep = entries.len().saturating_sub(p.window.max_items.max(1));
-            snap.recent.insert(user, entries.into_iter().skip(keep).collect());
+            snap.recent.insert(user, newest_within(&entries, newest, &p.window).into_iter().collect());
+            cowindows.push(newest_within(&entries, newest, &p.cooccurrence_window));
         }
 
         let mut window_counts: HashMap<ItemId, isize> = HashMap::new();
         let mut co: BTreeMap<(ItemId, ItemId), isize> = BTreeMap::new();
-        for window in snap.recent.values() {
+        for window in &cowindows {
             for a in window {
                 *window_counts.entry(a.item).or_default() += 1;
                 for b in window {

@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use differential_dataflow::input::Input;
 use timely::dataflow::operators::probe::Handle;
 
 use crate::feed::{EventFeed, InputChanges, Op};
-use crate::graph::{self, Inputs};
+use crate::inputs::GraphInputs;
 use crate::snapshot::Snapshot;
 use crate::types::*;
 
@@ -42,10 +41,9 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
     timely::execute(config, move |worker| {
         let probe = Handle::new();
         let sink = sink.clone();
-        let (mut events_in, mut recent_in) = worker.dataflow::<Epoch, _, _>(|scope| {
-            let (events_in, events) = scope.new_collection();
-            let (recent_in, recent) = scope.new_collection();
-            let out = graph::build(Inputs { events, recent }, &params);
+        let mut inputs = GraphInputs::new();
+        worker.dataflow::<Epoch, _, _>(|scope| {
+            let out = inputs.build(scope, &params);
             if capture {
                 accumulate(out.item_users, &sink.item_users, &probe);
                 accumulate(out.item_events, &sink.item_events, &probe);
@@ -56,43 +54,25 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
                 accumulate(out.window_counts, &sink.window_counts, &probe);
                 accumulate(out.affinity, &sink.affinity, &probe);
             } else {
-                out.item_users.probe_with(&probe);
-                out.item_events.probe_with(&probe);
-                out.trend.probe_with(&probe);
-                out.neighbours.probe_with(&probe);
-                out.window_counts.probe_with(&probe);
-                out.affinity.probe_with(&probe);
-                out.recent.probe_with(&probe);
+                out.probe_all(&probe);
             }
-            (events_in, recent_in)
         });
         // Every worker replays every batch but feeds only the operations of the users it owns (plus every
         // `Clear`): an `EventFeed`'s state is per user, so the union of the workers' input changes equals a
         // single feed's, and neither the feed's work nor the input exchange funnels through worker 0.
         let (index, peers) = (worker.index(), worker.peers());
-        let mut feed = EventFeed::new(params.window.clone());
+        let mut feed = EventFeed::for_params(&params);
         let mut changes = InputChanges::default();
         for (epoch, batch) in shared_batches.iter().enumerate() {
-            changes.events.clear();
-            changes.recent.clear();
-            for op in batch.iter().filter(|op| owns(op, index, peers)) {
+            for op in batch.iter().filter(|op| op.fed_by(index, peers)) {
                 feed.apply(op, &mut changes);
             }
-            for (e, d) in changes.events.drain(..) {
-                events_in.update(e, d);
-            }
-            for (r, d) in changes.recent.drain(..) {
-                recent_in.update(r, d);
-            }
+            inputs.feed(&mut changes);
             let next = epoch as u64 + 1;
-            events_in.advance_to(next);
-            recent_in.advance_to(next);
-            events_in.flush();
-            recent_in.flush();
+            inputs.advance_to(next);
             worker.step_while(|| probe.less_than(&next));
         }
-        events_in.close();
-        recent_in.close();
+        inputs.close();
         while worker.step_or_park(None) {}
     })
     .expect("timely workers");
@@ -132,15 +112,6 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
 
 /// Whether worker `index` of `peers` feeds `op`: a user's operations go to one worker, chosen by a
 /// multiplicative hash of the id (so that consecutive ids spread), and every worker applies `Clear`.
-fn owns(op: &Op, index: usize, peers: usize) -> bool {
-    let user = match op {
-        Op::Insert(event) => event.user,
-        Op::DeleteUser(user) => *user,
-        Op::Clear => return true,
-    };
-    (u64::from(user).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % peers == index
-}
-
 fn take<D: Ord>(acc: &Acc<D>) -> BTreeMap<D, isize> {
     std::mem::take(&mut *acc.lock().unwrap())
 }

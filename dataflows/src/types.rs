@@ -138,8 +138,12 @@ impl AffinityParams {
 /// Every documented parameter of the graphs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
-    /// Recent window per user.
+    /// Recent window per user: the history recommendations start from.
     pub window: WindowParams,
+    /// The (smaller) window co-occurrence is counted in. Every window change pairs with every other entry of
+    /// the window, so its length sets the graph's cost per event (about 4 × its length pair updates) while
+    /// the history window costs nothing per pair.
+    pub cooccurrence_window: WindowParams,
     /// Pairs co-occurring in fewer users' windows than this are ignored.
     pub min_cocount: isize,
     /// Neighbour candidates kept per item: the most co-occurring partners (ties to the lower item id).
@@ -156,6 +160,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
+            cooccurrence_window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
             min_cocount: 1,
             neighbours: 200,
             similarity: Similarity::Cosine,

@@ -8,7 +8,9 @@ use proptest::prelude::*;
 
 fn params(max_items: usize, max_age: i64, min_co: isize, k: usize, similarity: Similarity) -> Params {
     Params {
-        window: WindowParams { max_items, max_age_secs: max_age },
+        window: WindowParams { max_items: max_items + 2, max_age_secs: max_age * 2 },
+        // A smaller window for co-occurrence, as the engine runs it.
+        cooccurrence_window: WindowParams { max_items, max_age_secs: max_age },
         min_cocount: min_co,
         neighbours: k,
         similarity,

@@ -37,7 +37,9 @@ pub struct ServingIndex {
     popular: Mutex<HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>>,
     trend: Mutex<BTreeMap<i64, HashMap<ItemId, i64>>>,
     recent: DashMap<UserId, Multi<RecentEntry>>,
-    neighbours: DashMap<ItemId, Multi<Neighbour>>,
+    /// Per item, its candidates with multiplicities: a map, because hot items' lists hold hundreds of
+    /// entries and change in every epoch.
+    neighbours: DashMap<ItemId, HashMap<Neighbour, isize>>,
     affinity: DashMap<UserId, HashMap<ItemId, Multi<Affinity>>>,
     /// Window count per dense item id: read for every candidate of every query, so a plain array.
     window_counts: std::sync::RwLock<Vec<AtomicI64>>,
@@ -97,7 +99,11 @@ impl ServingIndex {
     /// Applies a change of an item's neighbours.
     pub fn apply_neighbour(&self, item: ItemId, neighbour: Neighbour, diff: isize) {
         let mut list = self.neighbours.entry(item).or_default();
-        apply_multi(&mut list, neighbour, diff);
+        let slot = list.entry(neighbour).or_insert(0);
+        *slot += diff;
+        if *slot == 0 {
+            list.remove(&neighbour);
+        }
         let empty = list.is_empty();
         drop(list);
         if empty {
@@ -201,7 +207,7 @@ impl ServingIndex {
         let mut list: Vec<Neighbour> = self
             .neighbours
             .get(&item)
-            .map(|l| l.iter().filter(|(_, d)| *d > 0).map(|(n, _)| *n).collect())
+            .map(|l| l.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect())
             .unwrap_or_default();
         list.sort_by(|a, b| b.cocount.cmp(&a.cocount).then(a.item.cmp(&b.item)));
         list

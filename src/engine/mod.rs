@@ -66,6 +66,7 @@ impl EngineConfig {
 pub fn default_params() -> Params {
     let mut p = Params::default();
     p.window.max_items = 100;
+    p.cooccurrence_window.max_items = 40;
     p.neighbours = 200;
     p.trend_bucket_secs = 1_800;
     p

@@ -62,7 +62,7 @@ impl Sequencer {
             catalog,
             acknowledged,
             writes,
-            feed: EventFeed::new(config.params.window.clone()),
+            feed: EventFeed::for_params(&config.params),
             epoch: 0,
             max_epoch_records: config.max_epoch_records.max(1),
             fsync: config.fsync,
@@ -199,14 +199,15 @@ impl Sequencer {
         let n = self.workers.senders.len();
         let mut events = split(changes.events, n);
         let mut recent = split(changes.recent, n);
+        let mut cowindow = split(changes.cowindow, n);
         for (w, sender) in self.workers.senders.iter().enumerate() {
-            let msg = WorkerMsg::Epoch {
-                epoch: self.epoch,
+            let changes = InputChanges {
                 events: std::mem::take(&mut events[w]),
                 recent: std::mem::take(&mut recent[w]),
+                cowindow: std::mem::take(&mut cowindow[w]),
             };
             // A send fails only when the workers are gone (shutting down); nothing to do then.
-            let _ = sender.send(msg);
+            let _ = sender.send(WorkerMsg::Epoch { epoch: self.epoch, changes });
         }
         self.workers.shared.wake();
     }

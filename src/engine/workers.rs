@@ -10,10 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::Duration;
 
-use dataflows::graph::{self, Inputs};
-use dataflows::recent::RecentChange;
-use dataflows::{Epoch, Interaction, Params};
-use differential_dataflow::input::Input;
+use dataflows::inputs::GraphInputs;
+use dataflows::{Epoch, InputChanges, Params};
 use timely::dataflow::operators::probe::Handle;
 use timely::WorkerConfig;
 
@@ -25,10 +23,8 @@ pub enum WorkerMsg {
     Epoch {
         /// The epoch the changes happen at.
         epoch: Epoch,
-        /// Changes to `events`.
-        events: Vec<(Interaction, isize)>,
-        /// Changes to `recent`.
-        recent: Vec<RecentChange>,
+        /// The changes.
+        changes: InputChanges,
     },
 }
 
@@ -149,10 +145,9 @@ fn run_worker(
     let me = worker.index();
     let probe = Handle::new();
     let sink = shared.index.clone();
-    let (mut events_in, mut recent_in) = worker.dataflow::<Epoch, _, _>(|scope| {
-        let (events_in, events) = scope.new_collection();
-        let (recent_in, recent) = scope.new_collection();
-        let out = graph::build(Inputs { events, recent }, params);
+    let mut inputs = GraphInputs::new();
+    worker.dataflow::<Epoch, _, _>(|scope| {
+        let out = inputs.build(scope, params);
         let s = sink.clone();
         out.item_users.inspect(move |((k, c), _, d)| s.apply_item_users(*k, *c, *d)).probe_with(&probe);
         let s = sink.clone();
@@ -168,23 +163,14 @@ fn run_worker(
         let s = sink.clone();
         out.affinity.inspect(move |((k, a), _, d)| s.apply_affinity(*k, *a, *d)).probe_with(&probe);
         out.cooccurrence.probe_with(&probe);
-        (events_in, recent_in)
     });
     let mut open = true;
     while open {
         loop {
             match rx.try_recv() {
-                Ok(WorkerMsg::Epoch { epoch, events, recent }) => {
-                    for (e, d) in events {
-                        events_in.update(e, d);
-                    }
-                    for (r, d) in recent {
-                        recent_in.update(r, d);
-                    }
-                    events_in.advance_to(epoch + 1);
-                    recent_in.advance_to(epoch + 1);
-                    events_in.flush();
-                    recent_in.flush();
+                Ok(WorkerMsg::Epoch { epoch, mut changes }) => {
+                    inputs.feed(&mut changes);
+                    inputs.advance_to(epoch + 1);
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
@@ -197,7 +183,6 @@ fn run_worker(
         let frontier = probe.with_frontier(|f| f.first().copied().unwrap_or(Epoch::MAX));
         shared.set_frontier(me, frontier);
     }
-    events_in.close();
-    recent_in.close();
+    inputs.close();
     while worker.step_or_park(Some(Duration::from_millis(5))) {}
 }

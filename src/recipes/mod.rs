@@ -89,9 +89,16 @@ impl RecipeDef {
 
 const WINDOW: HyperParameter = HyperParameter {
     name: "window",
-    doc: "Distinct items per user kept in the recent window that co-occurrence is counted in.",
+    doc: "Distinct items per user kept in the recent history that recommendations start from.",
     default: "100",
-    range: Range::Integer(5, 1000),
+    range: Range::Integer(1, 1000),
+    scope: Scope::Graph,
+};
+const COOCCURRENCE_WINDOW: HyperParameter = HyperParameter {
+    name: "cooccurrence_window",
+    doc: "Distinct items per user in the window that co-occurrence is counted in (the graph's cost per event grows with it).",
+    default: "40",
+    range: Range::Integer(2, 1000),
     scope: Scope::Graph,
 };
 const CANDIDATES: HyperParameter = HyperParameter {
@@ -162,6 +169,7 @@ pub static RECIPES: &[RecipeDef] = &[
                       windows); items the user has seen are excluded; popular items back-fill. Updates with every event.",
         hyperparameters: &[
             WINDOW,
+            COOCCURRENCE_WINDOW,
             CANDIDATES,
             NEIGHBOURS,
             SIMILARITY,
@@ -192,7 +200,7 @@ pub static RECIPES: &[RecipeDef] = &[
         kind: RecipeKind::PersonalizedRanking,
         description: "Reorders a given list of items for a user by the user-personalization score; items the engine \
                       does not know go last, in their given order.",
-        hyperparameters: &[WINDOW, CANDIDATES, NEIGHBOURS, SIMILARITY, MIN_COINTERACTION, HISTORY_DECAY, HALF_LIFE_DAYS, EVENT_TYPE_WEIGHTS],
+        hyperparameters: &[WINDOW, COOCCURRENCE_WINDOW, CANDIDATES, NEIGHBOURS, SIMILARITY, MIN_COINTERACTION, HISTORY_DECAY, HALF_LIFE_DAYS, EVENT_TYPE_WEIGHTS],
     },
     RecipeDef {
         name: "sims",
@@ -200,7 +208,7 @@ pub static RECIPES: &[RecipeDef] = &[
         kind: RecipeKind::RelatedItems,
         description: "Items that co-occur with the given item in users' recent windows, normalised, with an optional \
                       discount of popular items; popular items for unknown or sparse items.",
-        hyperparameters: &[WINDOW, CANDIDATES, SIMILARITY, MIN_COINTERACTION, POPULARITY_DISCOUNT],
+        hyperparameters: &[COOCCURRENCE_WINDOW, CANDIDATES, SIMILARITY, MIN_COINTERACTION, POPULARITY_DISCOUNT],
     },
     RecipeDef {
         name: "popularity-count",
@@ -303,6 +311,9 @@ impl HyperValues {
         if self.has("window") {
             p.window.max_items = self.number("window") as usize;
         }
+        if self.has("cooccurrence_window") {
+            p.cooccurrence_window.max_items = self.number("cooccurrence_window") as usize;
+        }
         if self.has("candidates") {
             p.neighbours = self.number("candidates") as usize;
         }
@@ -364,7 +375,7 @@ mod tests {
         assert_eq!(v.text("similarity"), "cosine");
         let p = v.graph_params(&dataflows::Params::default());
         assert_eq!(p.window.max_items, 20);
-        assert_eq!(resolve(r, &given(&[("window", "2")])).unwrap_err(), "window: 2 is outside 5..=1000");
+        assert_eq!(resolve(r, &given(&[("window", "0")])).unwrap_err(), "window: 0 is outside 1..=1000");
         assert!(resolve(r, &given(&[("windw", "20")])).unwrap_err().starts_with("windw: not a hyperparameter"));
         assert!(resolve(r, &given(&[("similarity", "euclid")])).unwrap_err().contains("not one of cosine"));
         assert!(resolve(r, &given(&[("history_decay", "x")])).unwrap_err().contains("not a number"));

@@ -1,0 +1,69 @@
+//! The graph's input sessions, fed from [`InputChanges`]: the one place that knows how changes enter the
+//! graph, shared by the engine's workers, the test harness and the examples.
+
+use differential_dataflow::input::InputSession;
+use timely::dataflow::Scope;
+
+use crate::feed::InputChanges;
+use crate::graph::{self, Inputs, Outputs};
+use crate::types::{Epoch, Interaction, Params, RecentEntry, UserId};
+
+/// The three input sessions of one worker's copy of the graph.
+pub struct GraphInputs {
+    events: InputSession<Epoch, Interaction, isize>,
+    recent: InputSession<Epoch, (UserId, RecentEntry), isize>,
+    cowindow: InputSession<Epoch, (UserId, RecentEntry), isize>,
+}
+
+impl Default for GraphInputs {
+    fn default() -> Self {
+        GraphInputs::new()
+    }
+}
+
+impl GraphInputs {
+    /// New, unconnected sessions.
+    pub fn new() -> Self {
+        GraphInputs { events: InputSession::new(), recent: InputSession::new(), cowindow: InputSession::new() }
+    }
+
+    /// Builds the graph in `scope` on these sessions.
+    pub fn build<'s>(&mut self, scope: Scope<'s, Epoch>, params: &Params) -> Outputs<'s> {
+        let inputs = Inputs {
+            events: self.events.to_collection(scope),
+            recent: self.recent.to_collection(scope),
+            cowindow: self.cowindow.to_collection(scope),
+        };
+        graph::build(inputs, params)
+    }
+
+    /// Moves `changes` into the sessions at the current epoch (leaving `changes` empty).
+    pub fn feed(&mut self, changes: &mut InputChanges) {
+        for (e, d) in changes.events.drain(..) {
+            self.events.update(e, d);
+        }
+        for (r, d) in changes.recent.drain(..) {
+            self.recent.update(r, d);
+        }
+        for (r, d) in changes.cowindow.drain(..) {
+            self.cowindow.update(r, d);
+        }
+    }
+
+    /// Closes the current epoch: every session advances to `next` and flushes.
+    pub fn advance_to(&mut self, next: Epoch) {
+        self.events.advance_to(next);
+        self.recent.advance_to(next);
+        self.cowindow.advance_to(next);
+        self.events.flush();
+        self.recent.flush();
+        self.cowindow.flush();
+    }
+
+    /// Closes the sessions, so the graph can finish.
+    pub fn close(self) {
+        self.events.close();
+        self.recent.close();
+        self.cowindow.close();
+    }
+}
