@@ -28,7 +28,8 @@ fn replay(c: &mut Criterion) {
     for workers in [1, 2] {
         group.bench_with_input(BenchmarkId::new("graph", workers), &workers, |b, &workers| {
             b.iter(|| {
-                let batches: Vec<Vec<Op>> = events.chunks(20_000).map(|c| c.iter().map(|e| Op::Insert(*e)).collect()).collect();
+                let batches: Vec<Vec<Op>> =
+                    events.chunks(20_000).map(|c| c.iter().map(|e| Op::Insert(*e)).collect()).collect();
                 dataflows::run::run_batches(&params(), workers, batches, false)
             })
         });

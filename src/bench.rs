@@ -150,7 +150,8 @@ fn dataflows_child(model: Model, s: &StreamArgs) -> ChildResult {
     let started = Instant::now();
     match model {
         Model::Graph => {
-            let batches: Vec<Vec<Op>> = events.chunks(s.epoch.max(1)).map(|c| c.iter().map(|e| Op::Insert(*e)).collect()).collect();
+            let batches: Vec<Vec<Op>> =
+                events.chunks(s.epoch.max(1)).map(|c| c.iter().map(|e| Op::Insert(*e)).collect()).collect();
             drop(events);
             dataflows::run::run_batches(&params, s.workers, batches, false);
         }
@@ -164,7 +165,12 @@ fn dataflows_child(model: Model, s: &StreamArgs) -> ChildResult {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    ChildResult { seconds, events_per_second: s.events as f64 / seconds, peak_rss_bytes: peak_rss_bytes(), generate_seconds }
+    ChildResult {
+        seconds,
+        events_per_second: s.events as f64 / seconds,
+        peak_rss_bytes: peak_rss_bytes(),
+        generate_seconds,
+    }
 }
 
 fn bench_dataflows(s: StreamArgs) -> anyhow::Result<()> {
@@ -178,7 +184,14 @@ fn bench_dataflows(s: StreamArgs) -> anyhow::Result<()> {
         let out = std::process::Command::new(&exe)
             .args(["bench", "dataflows-child", "--model", model])
             .args(["--events", &s.events.to_string(), "--users", &s.users.to_string(), "--items", &s.items.to_string()])
-            .args(["--exponent", &s.exponent.to_string(), "--workers", &s.workers.to_string(), "--epoch", &s.epoch.to_string()])
+            .args([
+                "--exponent",
+                &s.exponent.to_string(),
+                "--workers",
+                &s.workers.to_string(),
+                "--epoch",
+                &s.epoch.to_string(),
+            ])
             .args(["--window", &s.window.to_string(), "--neighbours", &s.neighbours.to_string()])
             .output()
             .context("running the benchmark child")?;
@@ -244,7 +257,10 @@ fn event_json(rng: &mut impl Rng, load: &Load, ts: i64) -> serde_json::Value {
 }
 
 fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
-    let scratch = args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("streamrec-bench-{}", std::process::id())));
+    let scratch = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("streamrec-bench-{}", std::process::id())));
     if args.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
@@ -255,7 +271,9 @@ fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
     let mut preload = Vec::new();
     for i in 0..args.preload {
         let v = event_json(&mut rng, &load, base_ts + i as i64);
-        preload.push(Submission::Interaction(crate::api::native::validate_event(v, 0).map_err(|e| anyhow::anyhow!("{e:?}"))?));
+        preload.push(Submission::Interaction(
+            crate::api::native::validate_event(v, 0).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        ));
         if preload.len() == 50_000 {
             engine.submit_blocking(std::mem::take(&mut preload))?;
         }
@@ -263,7 +281,8 @@ fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
     engine.submit_blocking(preload)?;
     engine.wait_for_acknowledged_blocking(Duration::from_secs(600))?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let server = std::thread::spawn(move || crate::cli::serve_blocking(engine, "127.0.0.1:0".parse().unwrap(), Some(ready_tx)));
+    let server =
+        std::thread::spawn(move || crate::cli::serve_blocking(engine, "127.0.0.1:0".parse().unwrap(), Some(ready_tx)));
     let addr = ready_rx.blocking_recv().context("server did not start")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = runtime.block_on(http_phases(addr, &args, load));
@@ -276,14 +295,24 @@ fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn ingest_loop(client: reqwest::Client, url: String, batch: usize, load: Arc<Load>, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>, seed: u64) {
+async fn ingest_loop(
+    client: reqwest::Client,
+    url: String,
+    batch: usize,
+    load: Arc<Load>,
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicU64>,
+    seed: u64,
+) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut ts = 1_800_000_000i64;
     while !stop.load(Ordering::Relaxed) {
-        let events: Vec<_> = (0..batch).map(|_| {
-            ts += 1;
-            event_json(&mut rng, &load, ts)
-        }).collect();
+        let events: Vec<_> = (0..batch)
+            .map(|_| {
+                ts += 1;
+                event_json(&mut rng, &load, ts)
+            })
+            .collect();
         match client.post(&url).json(&serde_json::json!({ "events": events })).send().await {
             Ok(r) if r.status().is_success() => {
                 acked.fetch_add(batch as u64, Ordering::Relaxed);
@@ -308,14 +337,25 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let load = Arc::new(load);
     let phase = Duration::from_secs(args.seconds);
-    println!("bench http on {base}: {} preloaded events, {}-event POSTs, {} ingest connections", args.preload, args.batch, args.ingest_clients);
+    println!(
+        "bench http on {base}: {} preloaded events, {}-event POSTs, {} ingest connections",
+        args.preload, args.batch, args.ingest_clients
+    );
 
     // Phase 1: ingest alone.
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..args.ingest_clients {
-        tasks.push(tokio::spawn(ingest_loop(client.clone(), format!("{base}/v1/events"), args.batch, load.clone(), stop.clone(), acked.clone(), 100 + c as u64)));
+        tasks.push(tokio::spawn(ingest_loop(
+            client.clone(),
+            format!("{base}/v1/events"),
+            args.batch,
+            load.clone(),
+            stop.clone(),
+            acked.clone(),
+            100 + c as u64,
+        )));
     }
     let started = Instant::now();
     tokio::time::sleep(phase).await;
@@ -337,16 +377,21 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
             bail!("POST /v1/events: {}", resp.status());
         }
         let acked_at = Instant::now();
-        let answer: serde_json::Value = client.get(format!("{base}/v1/recommendations?userId={user}&numResults=10")).send().await?.json().await?;
+        let answer: serde_json::Value =
+            client.get(format!("{base}/v1/recommendations?userId={user}&numResults=10")).send().await?.json().await?;
         fresh.record(acked_at.elapsed().as_micros() as u64)?;
         let list = answer["itemList"].as_array().cloned().unwrap_or_default();
-        let reflects = !list.is_empty() && list.iter().all(|i| i["itemId"] != item.as_str())
+        let reflects = !list.is_empty()
+            && list.iter().all(|i| i["itemId"] != item.as_str())
             && list.iter().any(|i| i["reason"]["kind"] == "becauseOf");
         if !reflects {
             stale += 1;
         }
     }
-    println!("freshness (ack → answer reflecting it), during ingest: {}; answers not reflecting the event: {stale}", quantiles(&fresh));
+    println!(
+        "freshness (ack → answer reflecting it), during ingest: {}; answers not reflecting the event: {stale}",
+        quantiles(&fresh)
+    );
 
     // Phase 3: query latency at each concurrency during ingest.
     for &clients in &args.query_clients {
@@ -356,13 +401,18 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
         let started = Instant::now();
         let mut queries = Vec::new();
         for c in 0..clients {
-            let (client, base, hist, qstop, load) = (client.clone(), base.clone(), hist.clone(), qstop.clone(), load.clone());
+            let (client, base, hist, qstop, load) =
+                (client.clone(), base.clone(), hist.clone(), qstop.clone(), load.clone());
             queries.push(tokio::spawn(async move {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + c as u64);
                 while !qstop.load(Ordering::Relaxed) {
                     let user = rng.gen_range(0..load.users);
                     let t = Instant::now();
-                    let ok = match client.get(format!("{base}/v1/recommendations?userId=u{user}&numResults=25")).send().await {
+                    let ok = match client
+                        .get(format!("{base}/v1/recommendations?userId=u{user}&numResults=25"))
+                        .send()
+                        .await
+                    {
                         Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                         Err(_) => false,
                     };

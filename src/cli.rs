@@ -264,7 +264,8 @@ struct ReplayArgs {
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STREAMREC_LOG").unwrap_or_else(|_| "streamrec=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("STREAMREC_LOG")
+                .unwrap_or_else(|_| "streamrec=info,warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -317,7 +318,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Serves an engine until interrupted.
-pub fn serve_blocking(engine: Engine, listen: SocketAddr, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
+pub fn serve_blocking(
+    engine: Engine,
+    listen: SocketAddr,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state = Arc::new(crate::api::AppState { engine });
     runtime.block_on(crate::api::serve(state.clone(), listen, ready))?;
@@ -496,7 +501,9 @@ fn follow_json_lines(
             continue;
         }
         let parsed: Result<serde_json::Value, String> = serde_json::from_str(text).map_err(|e| e.to_string());
-        match parsed.and_then(|v| crate::api::native::validate_event(v.clone(), now).map(|_| v).map_err(|(f, r)| format!("{f}: {r}"))) {
+        match parsed.and_then(|v| {
+            crate::api::native::validate_event(v.clone(), now).map(|_| v).map_err(|(f, r)| format!("{f}: {r}"))
+        }) {
             Ok(v) => batch.push(v),
             Err(reason) => {
                 rejected += 1;

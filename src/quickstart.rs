@@ -44,7 +44,13 @@ const CATEGORIES: [&str; 10] =
     ["books", "music", "games", "garden", "kitchen", "sports", "toys", "office", "beauty", "outdoor"];
 
 /// Writes `items.csv` and `interactions.csv` for the sample shop; returns their paths.
-pub fn write_sample(dir: &Path, users: u32, items: u32, interactions: u32, now: i64) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub fn write_sample(
+    dir: &Path,
+    users: u32,
+    items: u32,
+    interactions: u32,
+    now: i64,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let items_path = dir.join("items.csv");

@@ -112,11 +112,16 @@ struct Candidate {
 }
 
 /// Scores candidates for a user from the recent window; returns (scores, seen items).
-fn score_candidates(engine: &Engine, user: dataflows::UserId, query: &UserQuery) -> (HashMap<ItemId, Candidate>, HashSet<ItemId>) {
+fn score_candidates(
+    engine: &Engine,
+    user: dataflows::UserId,
+    query: &UserQuery,
+) -> (HashMap<ItemId, Candidate>, HashSet<ItemId>) {
     let index = engine.index();
     let catalog = engine.catalog();
     let window: Vec<RecentEntry> = index.recent(user);
-    let seen: HashSet<ItemId> = if query.exclude_seen { index.affinities(user).into_keys().collect() } else { HashSet::new() };
+    let seen: HashSet<ItemId> =
+        if query.exclude_seen { index.affinities(user).into_keys().collect() } else { HashSet::new() };
     let type_weights: HashMap<u16, f64> =
         query.event_type_weights.iter().filter_map(|(name, w)| catalog.event_type(name).map(|t| (t, *w))).collect();
     drop(catalog);
@@ -163,7 +168,9 @@ pub fn normalised_neighbours(engine: &Engine, item: ItemId, k: usize) -> Vec<(It
     let mut scored: Vec<(ItemId, f64)> = candidates
         .iter()
         .zip(&counts[1..])
-        .map(|(n, &nb)| (n.item, dataflows::score::similarity(kind, n.cocount as isize, counts[0] as isize, nb as isize)))
+        .map(|(n, &nb)| {
+            (n.item, dataflows::score::similarity(kind, n.cocount as isize, counts[0] as isize, nb as isize))
+        })
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored.truncate(k);
@@ -202,7 +209,13 @@ fn explore_count(query: &UserQuery) -> usize {
 
 /// Places `count` new items (created within the age cut-off of the newest event, not seen by the user,
 /// fewest interactions first) at evenly spaced positions among `chosen`.
-fn with_exploration(engine: &Engine, chosen: Vec<Recommended>, count: usize, query: &UserQuery, seen: &HashSet<ItemId>) -> Vec<Recommended> {
+fn with_exploration(
+    engine: &Engine,
+    chosen: Vec<Recommended>,
+    count: usize,
+    query: &UserQuery,
+    seen: &HashSet<ItemId>,
+) -> Vec<Recommended> {
     let catalog = engine.catalog();
     let index = engine.index();
     let cutoff = index.clock() - query.exploration_age_secs;
@@ -215,13 +228,19 @@ fn with_exploration(engine: &Engine, chosen: Vec<Recommended>, count: usize, que
                 && !seen.contains(item)
                 && !taken.contains(catalog.item_name(**item))
         })
-        .map(|(item, record)| (index.item_events(*item, ANY_EVENT_TYPE), -record.creation_timestamp.unwrap_or(0), *item))
+        .map(|(item, record)| {
+            (index.item_events(*item, ANY_EVENT_TYPE), -record.creation_timestamp.unwrap_or(0), *item)
+        })
         .collect();
     fresh.sort_unstable();
     let explored: Vec<Recommended> = fresh
         .into_iter()
         .take(count)
-        .map(|(_, _, item)| Recommended { item_id: catalog.item_name(item).to_string(), score: 0.0, reason: Reason::Exploration })
+        .map(|(_, _, item)| Recommended {
+            item_id: catalog.item_name(item).to_string(),
+            score: 0.0,
+            reason: Reason::Exploration,
+        })
         .collect();
     if explored.is_empty() {
         return chosen;
@@ -232,7 +251,8 @@ fn with_exploration(engine: &Engine, chosen: Vec<Recommended>, count: usize, que
     let (mut personal, mut explore) = (chosen.into_iter(), explored.into_iter().peekable());
     for position in 0..total {
         // Exploration slots sit at the end of each stride, so the first answer is always personalised.
-        let slot = ((out.iter().filter(|r: &&Recommended| r.reason == Reason::Exploration).count() + 1) as f64 * stride).ceil() as usize;
+        let slot = ((out.iter().filter(|r: &&Recommended| r.reason == Reason::Exploration).count() + 1) as f64 * stride)
+            .ceil() as usize;
         if explore.peek().is_some() && position + 1 >= slot {
             out.extend(explore.next());
         } else if let Some(p) = personal.next() {
@@ -280,7 +300,11 @@ pub fn rank_for_user(engine: &Engine, user: &str, items: &[String], query: &User
             Recommended { item_id: items[position].clone(), score, reason }
         })
         .collect();
-    out.extend(unknown.into_iter().map(|p| Recommended { item_id: items[p].clone(), score: 0.0, reason: Reason::Unscored }));
+    out.extend(unknown.into_iter().map(|p| Recommended {
+        item_id: items[p].clone(),
+        score: 0.0,
+        reason: Reason::Unscored,
+    }));
     out
 }
 
@@ -328,7 +352,11 @@ pub fn popular(engine: &Engine, n: usize, event_type: Option<&str>) -> Vec<Recom
         .index()
         .popular(event_type, n, |_| false)
         .into_iter()
-        .map(|(item, users)| Recommended { item_id: catalog.item_name(item).to_string(), score: users as f64, reason: Reason::Popular })
+        .map(|(item, users)| Recommended {
+            item_id: catalog.item_name(item).to_string(),
+            score: users as f64,
+            reason: Reason::Popular,
+        })
         .collect()
 }
 
@@ -363,21 +391,33 @@ pub fn trending(engine: &Engine, n: usize, interval_secs: i64) -> Vec<Recommende
             }
         }
     }
-    let mut ranked: Vec<(ItemId, i64, i64)> =
-        growth.into_iter().filter(|(_, (now, before))| now > before).map(|(i, (now, before))| (i, now - before, now)).collect();
+    let mut ranked: Vec<(ItemId, i64, i64)> = growth
+        .into_iter()
+        .filter(|(_, (now, before))| now > before)
+        .map(|(i, (now, before))| (i, now - before, now))
+        .collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
     let catalog = engine.catalog();
     let chosen: Vec<Recommended> = ranked
         .into_iter()
         .take(n)
-        .map(|(item, grew, _)| Recommended { item_id: catalog.item_name(item).to_string(), score: grew as f64, reason: Reason::Trending })
+        .map(|(item, grew, _)| Recommended {
+            item_id: catalog.item_name(item).to_string(),
+            score: grew as f64,
+            reason: Reason::Trending,
+        })
         .collect();
     drop(catalog);
     backfill_popular(engine, chosen, n, |_| false)
 }
 
 /// Tops `chosen` up to `n` items with popular items that are not excluded and not already chosen.
-fn backfill_popular(engine: &Engine, mut chosen: Vec<Recommended>, n: usize, excluded: impl Fn(ItemId) -> bool) -> Vec<Recommended> {
+fn backfill_popular(
+    engine: &Engine,
+    mut chosen: Vec<Recommended>,
+    n: usize,
+    excluded: impl Fn(ItemId) -> bool,
+) -> Vec<Recommended> {
     if chosen.len() >= n {
         return chosen;
     }

@@ -68,7 +68,11 @@ fn column_mapping_loads_movielens_layout() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("u.data");
     // user item rating time, tab-separated, no header: the MovieLens u.data layout.
-    std::fs::write(&file, "1\t10\t5\t881250949\n1\t11\t3\t881250950\n2\t10\t4\t881250951\n2\t11\t1\t881250952\n3\t10\t2\t881250953\n").unwrap();
+    std::fs::write(
+        &file,
+        "1\t10\t5\t881250949\n1\t11\t3\t881250950\n2\t10\t4\t881250951\n2\t11\t1\t881250952\n3\t10\t2\t881250953\n",
+    )
+    .unwrap();
     let out = streamrec(&["import", "--format", "movielens-udata", file.to_str().unwrap()], dir.path());
     assert!(String::from_utf8_lossy(&out.stdout).contains("5 accepted, 0 rejected"));
     let items = recommended(&streamrec(&["recommend", "--user", "3", "--json", "-n", "1"], dir.path()));

@@ -58,7 +58,11 @@ fn event_type_weights_decide_which_history_item_leads() {
     settle(&e, vec![event("me", "x", 5_000, "purchase"), event("me", "a", 5_001, "view")]);
     let plain = recommend::for_user(&e, "me", &UserQuery::new(1));
     assert!(matches!(&plain[0].reason, Reason::BecauseOf { item_id } if item_id == "a"), "{plain:?}");
-    let values = resolve(find("user-personalization").unwrap(), &BTreeMap::from([("event_type_weights".into(), "purchase=5".into())])).unwrap();
+    let values = resolve(
+        find("user-personalization").unwrap(),
+        &BTreeMap::from([("event_type_weights".into(), "purchase=5".into())]),
+    )
+    .unwrap();
     let weighted = recommend::for_user(&e, "me", &UserQuery::from_recipe(&values, 1).unwrap());
     assert!(matches!(&weighted[0].reason, Reason::BecauseOf { item_id } if item_id == "x"), "{weighted:?}");
 }
@@ -87,7 +91,8 @@ fn exploration_gives_new_items_their_share() {
     q.exploration_weight = 0.5;
     q.exploration_age_secs = 86_400;
     let answer = recommend::for_user(&e, "me", &q);
-    let explored: Vec<&str> = answer.iter().filter(|r| r.reason == Reason::Exploration).map(|r| r.item_id.as_str()).collect();
+    let explored: Vec<&str> =
+        answer.iter().filter(|r| r.reason == Reason::Exploration).map(|r| r.item_id.as_str()).collect();
     assert_eq!(explored.len(), 2, "{answer:?}");
     assert!(explored.contains(&"fresh1") && explored.contains(&"fresh2"));
     assert!(matches!(answer[0].reason, Reason::BecauseOf { .. }), "the first slot stays personalised: {answer:?}");

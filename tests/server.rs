@@ -70,7 +70,8 @@ async fn sigkill_loses_no_acknowledged_event() {
     assert!(stats["users"].as_u64().unwrap() >= acked.len() as u64, "{stats}");
     for (user, item) in &acked {
         let history = get(&c, format!("{}/v1/users/{user}/history", restarted.base)).await;
-        let seen: Vec<&str> = history["items"].as_array().unwrap().iter().map(|i| i["itemId"].as_str().unwrap()).collect();
+        let seen: Vec<&str> =
+            history["items"].as_array().unwrap().iter().map(|i| i["itemId"].as_str().unwrap()).collect();
         assert_eq!(seen, vec![item.as_str()], "user {user} lost its acknowledged event");
     }
     restarted.stop();
@@ -93,16 +94,25 @@ async fn read_your_writes_and_clear_errors() {
     assert!(post_events(&c, &base, Value::Array(history)).await.status().is_success());
 
     // A new user views "a": at once they get a's neighbours, not "a" itself, because of "a".
-    assert!(post_events(&c, &base, json!([{ "userId": "newbie", "itemId": "a", "timestamp": 5_000 }])).await.status().is_success());
+    assert!(post_events(&c, &base, json!([{ "userId": "newbie", "itemId": "a", "timestamp": 5_000 }]))
+        .await
+        .status()
+        .is_success());
     let answer = get(&c, format!("{base}/v1/recommendations?userId=newbie&numResults=4")).await;
     assert_eq!(items(&answer), vec!["b", "c", "d", "e"], "{answer}");
     assert_eq!(answer["itemList"][0]["reason"]["itemId"], "a");
 
     // Then "x": the x-taste items now appear, and "x" is excluded.
-    assert!(post_events(&c, &base, json!([{ "userId": "newbie", "itemId": "x", "timestamp": 5_001 }])).await.status().is_success());
+    assert!(post_events(&c, &base, json!([{ "userId": "newbie", "itemId": "x", "timestamp": 5_001 }]))
+        .await
+        .status()
+        .is_success());
     let answer = get(&c, format!("{base}/v1/recommendations?userId=newbie&numResults=10")).await;
     let got = items(&answer);
-    assert!(got.contains(&"y".to_string()) && !got.contains(&"x".to_string()) && !got.contains(&"a".to_string()), "{answer}");
+    assert!(
+        got.contains(&"y".to_string()) && !got.contains(&"x".to_string()) && !got.contains(&"a".to_string()),
+        "{answer}"
+    );
 
     // Unknown users get popular items.
     let answer = get(&c, format!("{base}/v1/recommendations?userId=nobody&numResults=3")).await;
@@ -116,12 +126,17 @@ async fn read_your_writes_and_clear_errors() {
     assert_eq!(items(&answer), vec!["z", "x"]);
 
     // Bad records are rejected with their index and field; good ones in the same request are kept.
-    let resp = post_events(&c, &base, json!([
-        { "userId": "", "itemId": "a" },
-        { "userId": "ok", "itemId": "b", "timestamp": 6_000 },
-        { "userId": "u", "itemId": "a", "timestamp": 1_700_000_000_000i64 },
-        { "userId": "u", "itemId": "a", "bogus": 1 },
-    ])).await;
+    let resp = post_events(
+        &c,
+        &base,
+        json!([
+            { "userId": "", "itemId": "a" },
+            { "userId": "ok", "itemId": "b", "timestamp": 6_000 },
+            { "userId": "u", "itemId": "a", "timestamp": 1_700_000_000_000i64 },
+            { "userId": "u", "itemId": "a", "bogus": 1 },
+        ]),
+    )
+    .await;
     assert!(resp.status().is_success());
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["accepted"], 1);

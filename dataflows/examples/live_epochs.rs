@@ -92,4 +92,3 @@ fn main() {
         ms(Some(small.iter().sum::<Duration>() / small.len().max(1) as u32)),
     );
 }
-

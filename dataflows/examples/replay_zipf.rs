@@ -12,7 +12,8 @@ use rand_distr::{Distribution, Zipf};
 fn main() {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().expect("numeric argument")).collect();
     let arg = |i: usize, default: u64| args.get(i).copied().unwrap_or(default);
-    let (events, users, items, workers, epoch) = (arg(0, 2_000_000), arg(1, 100_000), arg(2, 20_000), arg(3, 2), arg(4, 100_000));
+    let (events, users, items, workers, epoch) =
+        (arg(0, 2_000_000), arg(1, 100_000), arg(2, 20_000), arg(3, 2), arg(4, 100_000));
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let user_dist = Zipf::new(users, 1.0).unwrap();
     let item_dist = Zipf::new(items, 1.0).unwrap();

@@ -123,20 +123,19 @@ fn sum_over_types<'s>(per_type: Coll<'s, ((ItemId, EventTypeId), isize)>) -> Col
 
 /// Events per (item, time bucket of width `bucket_secs`).
 pub fn trend_buckets<'s>(events: Coll<'s, Interaction>, bucket_secs: Seconds) -> Coll<'s, ((ItemId, i64), isize)> {
-    events
-        .map(move |e| (e.item, score::trend_bucket(e.timestamp, bucket_secs)))
-        .count_total()
+    events.map(move |e| (e.item, score::trend_bucket(e.timestamp, bucket_secs))).count_total()
 }
 
 /// Decayed user–item affinity, recomputed per (user, item) from its integer event counts.
 pub fn affinity<'s>(events: Coll<'s, Interaction>, params: AffinityParams) -> Coll<'s, ((UserId, ItemId), Affinity)> {
-    events
-        .map(|e| ((e.user, e.item), (e.timestamp, e.event_type)))
-        .reduce_named("Affinity", move |_key, input, output| {
+    events.map(|e| ((e.user, e.item), (e.timestamp, e.event_type))).reduce_named(
+        "Affinity",
+        move |_key, input, output| {
             if let Some(a) = score::affinity(input.iter().map(|(v, n)| (*v, *n)), &params) {
                 output.push((a, 1));
             }
-        })
+        },
+    )
 }
 
 /// Co-occurrence counts of ordered item pairs within users' recent windows.
@@ -170,29 +169,33 @@ pub fn neighbours<'s>(cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>, k: usiz
     let by_first = Exchange::new(|update: &PairUpdate| (update.0).0 .0.hashed());
     cooccurrence
         .inner
-        .unary_frontier::<CapacityContainerBuilder<Out>, _, _, _>(by_first, "TopNeighbours", move |_capability, _info| {
-            let mut state = TopNeighbours::new(k);
-            // Updates not yet complete, by time, with a capability to emit at that time.
-            let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<PairChange>)> = BTreeMap::new();
-            move |(pairs, frontier), output| {
-                pairs.for_each(|cap, data| {
-                    for (record, time, diff) in data.drain(..) {
-                        let slot = pending.entry(time).or_insert_with(|| (cap.delayed(&time, 0), Vec::new()));
-                        slot.1.push((record, diff));
+        .unary_frontier::<CapacityContainerBuilder<Out>, _, _, _>(
+            by_first,
+            "TopNeighbours",
+            move |_capability, _info| {
+                let mut state = TopNeighbours::new(k);
+                // Updates not yet complete, by time, with a capability to emit at that time.
+                let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<PairChange>)> = BTreeMap::new();
+                move |(pairs, frontier), output| {
+                    pairs.for_each(|cap, data| {
+                        for (record, time, diff) in data.drain(..) {
+                            let slot = pending.entry(time).or_insert_with(|| (cap.delayed(&time, 0), Vec::new()));
+                            slot.1.push((record, diff));
+                        }
+                    });
+                    // Times are totally ordered: apply every completed time, oldest first.
+                    while let Some(entry) = pending.first_entry() {
+                        let time = *entry.key();
+                        if frontier.less_equal(&time) {
+                            break;
+                        }
+                        let (capability, changes) = entry.remove();
+                        let mut session = output.session(&capability);
+                        state.advance(changes, |record, diff| session.give((record, time, diff)));
                     }
-                });
-                // Times are totally ordered: apply every completed time, oldest first.
-                while let Some(entry) = pending.first_entry() {
-                    let time = *entry.key();
-                    if frontier.less_equal(&time) {
-                        break;
-                    }
-                    let (capability, changes) = entry.remove();
-                    let mut session = output.session(&capability);
-                    state.advance(changes, |record, diff| session.give((record, time, diff)));
                 }
-            }
-        })
+            },
+        )
         .as_collection()
 }
 

@@ -25,11 +25,8 @@ pub fn affinity<'a>(
 ) -> Option<Affinity> {
     let half_life = params.half_life_secs.max(1) as f64;
     let exponent = |ts: Seconds| (ts - params.origin) as f64 / half_life;
-    let max = events
-        .clone()
-        .filter(|(_, n)| *n > 0)
-        .map(|((ts, _), _)| exponent(*ts))
-        .fold(f64::NEG_INFINITY, f64::max);
+    let max =
+        events.clone().filter(|(_, n)| *n > 0).map(|((ts, _), _)| exponent(*ts)).fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
         return None;
     }

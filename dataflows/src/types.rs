@@ -78,8 +78,8 @@ pub const AFFINITY_SCALE: f64 = 65536.0;
 impl Affinity {
     /// The affinity's value at event time `now`.
     pub fn value_at(&self, now: Seconds, params: &AffinityParams) -> f64 {
-        let exponent = self.log2_fixed as f64 / AFFINITY_SCALE
-            - (now - params.origin) as f64 / params.half_life_secs as f64;
+        let exponent =
+            self.log2_fixed as f64 / AFFINITY_SCALE - (now - params.origin) as f64 / params.half_life_secs as f64;
         exponent.exp2()
     }
 }

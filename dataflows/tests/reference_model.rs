@@ -82,7 +82,14 @@ proptest! {
 fn one_epoch_equals_one_epoch_per_event() {
     let p = params(3, 1_000, 1, 3, Similarity::Cosine);
     let ops: Vec<Op> = (0..200u32)
-        .map(|i| Op::Insert(Interaction { user: i % 7, item: (i * 13) % 17, event_type: (i % 2) as u16, timestamp: (i as i64 * 37) % 300 }))
+        .map(|i| {
+            Op::Insert(Interaction {
+                user: i % 7,
+                item: (i * 13) % 17,
+                event_type: (i % 2) as u16,
+                timestamp: (i as i64 * 37) % 300,
+            })
+        })
         .collect();
     let whole = run_batches(&p, 1, vec![ops.clone()], true);
     let streamed = run_batches(&p, 2, ops.iter().map(|op| vec![*op]).collect(), true);

@@ -22,7 +22,11 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
 }
 
 /// Serves until Ctrl-C / SIGTERM, then shuts the engine down cleanly.
-pub async fn serve(state: Arc<AppState>, listen: SocketAddr, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
+pub async fn serve(
+    state: Arc<AppState>,
+    listen: SocketAddr,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     // Printed on stdout so scripts and tests can find an ephemeral port (`--listen 127.0.0.1:0`).

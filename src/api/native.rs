@@ -165,7 +165,9 @@ pub fn json_to_value(v: serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::Number(n) => {
+            n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)))
+        }
         serde_json::Value::String(s) => Value::String(s),
         serde_json::Value::Array(a) => Value::Categories(
             a.into_iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect(),
@@ -178,16 +180,26 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-async fn write(state: &AppState, records: Vec<Submission>, rejected: Vec<Rejected>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn write(
+    state: &AppState,
+    records: Vec<Submission>,
+    rejected: Vec<Rejected>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     if records.is_empty() && !rejected.is_empty() {
-        return Err(ApiError(StatusCode::BAD_REQUEST, serde_json::to_string(&json!({ "rejected": rejected })).unwrap_or_default()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            serde_json::to_string(&json!({ "rejected": rejected })).unwrap_or_default(),
+        ));
     }
     let accepted = records.len();
     let epoch = state.engine.submit_async(records).await.map_err(unavailable)?;
     Ok(Json(json!({ "accepted": accepted, "rejected": rejected, "epoch": epoch })))
 }
 
-async fn post_events(State(state): State<Arc<AppState>>, Json(body): Json<EventsIn>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn post_events(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<EventsIn>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     if body.events.len() > MAX_BATCH {
         return Err(bad_request(format!("events: {} events in one request; at most {MAX_BATCH}", body.events.len())));
     }
@@ -229,7 +241,10 @@ pub struct EntitiesIn {
     pub users: Vec<EntityIn>,
 }
 
-async fn put_items(State(state): State<Arc<AppState>>, Json(body): Json<EntitiesIn>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn put_items(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<EntitiesIn>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut records = Vec::new();
     let mut rejected = Vec::new();
     for (index, item) in body.items.into_iter().enumerate() {
@@ -246,7 +261,10 @@ async fn put_items(State(state): State<Arc<AppState>>, Json(body): Json<Entities
     write(&state, records, rejected).await
 }
 
-async fn put_users(State(state): State<Arc<AppState>>, Json(body): Json<EntitiesIn>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn put_users(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<EntitiesIn>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut records = Vec::new();
     let mut rejected = Vec::new();
     for (index, user) in body.users.into_iter().enumerate() {
@@ -262,7 +280,10 @@ async fn put_users(State(state): State<Arc<AppState>>, Json(body): Json<Entities
     write(&state, records, rejected).await
 }
 
-async fn delete_user(State(state): State<Arc<AppState>>, Path(user_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn delete_user(
+    State(state): State<Arc<AppState>>,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let known = state.engine.catalog().user(&user_id).is_some();
     if !known {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("userId: no data for user {user_id:?}")));
@@ -314,37 +335,53 @@ async fn fresh_for_item(state: &AppState, item: &str) -> Result<(), ApiError> {
     state.engine.wait_for(state.engine.item_epoch(item), FRESHNESS_WAIT).await.map_err(unavailable)
 }
 
-async fn recommendations(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn recommendations(
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<ReadParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     let user = p.user_id.ok_or_else(|| bad_request("userId: required"))?;
     fresh_for_user(&state, &user).await?;
     Ok(answer(recommend::for_user(&state.engine, &user, &UserQuery::new(n))))
 }
 
-async fn similar_items(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn similar_items(
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<ReadParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     let item = p.item_id.ok_or_else(|| bad_request("itemId: required"))?;
     fresh_for_item(&state, &item).await?;
     Ok(answer(recommend::similar(&state.engine, &item, n, 0.0)))
 }
 
-async fn popular(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn popular(
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<ReadParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     fresh(&state).await?;
     Ok(answer(recommend::popular(&state.engine, n, p.event_type.as_deref())))
 }
 
-async fn trending(State(state): State<Arc<AppState>>, Query(p): Query<ReadParams>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn trending(
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<ReadParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     fresh(&state).await?;
     let interval = p.interval.as_deref().unwrap_or("1h");
-    let secs = recommend::interval_secs(interval).ok_or_else(|| bad_request(format!("interval: {interval:?} is not one of 30m, 1h, 3h, 1d")))?;
+    let secs = recommend::interval_secs(interval)
+        .ok_or_else(|| bad_request(format!("interval: {interval:?} is not one of 30m, 1h, 3h, 1d")))?;
     Ok(answer(recommend::trending(&state.engine, n, secs)))
 }
 
 /// What the engine knows of a user: every item interacted with (with its decayed affinity now) and the
 /// recent window the recommendations start from.
-async fn user_history(State(state): State<Arc<AppState>>, Path(user_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn user_history(
+    State(state): State<Arc<AppState>>,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     fresh_for_user(&state, &user_id).await?;
     let engine = &state.engine;
     let catalog = engine.catalog();
@@ -373,7 +410,8 @@ async fn user_history(State(state): State<Arc<AppState>>, Path(user_id): Path<St
             })
         })
         .collect();
-    let items: Vec<serde_json::Value> = items.into_iter().map(|(id, a)| json!({ "itemId": id, "affinity": a })).collect();
+    let items: Vec<serde_json::Value> =
+        items.into_iter().map(|(id, a)| json!({ "itemId": id, "affinity": a })).collect();
     Ok(Json(json!({ "userId": user_id, "items": items, "recent": recent })))
 }
 
@@ -387,12 +425,20 @@ pub struct RankIn {
     pub input_list: Vec<String>,
 }
 
-async fn personalized_ranking(State(state): State<Arc<AppState>>, Json(body): Json<RankIn>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn personalized_ranking(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<RankIn>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     if body.input_list.is_empty() || body.input_list.len() > MAX_RESULTS {
         return Err(bad_request(format!("inputList: {} items; give 1..={MAX_RESULTS}", body.input_list.len())));
     }
     fresh_for_user(&state, &body.user_id).await?;
-    let ranked = recommend::rank_for_user(&state.engine, &body.user_id, &body.input_list, &UserQuery::new(body.input_list.len()));
+    let ranked = recommend::rank_for_user(
+        &state.engine,
+        &body.user_id,
+        &body.input_list,
+        &UserQuery::new(body.input_list.len()),
+    );
     Ok(Json(json!({ "personalizedRanking": ranked })))
 }
 

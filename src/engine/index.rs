@@ -175,7 +175,12 @@ impl ServingIndex {
     }
 
     /// Items by distinct users, most first (ties to the lower id), skipping those `skip` rejects.
-    pub fn popular(&self, event_type: EventTypeId, n: usize, mut skip: impl FnMut(ItemId) -> bool) -> Vec<(ItemId, i64)> {
+    pub fn popular(
+        &self,
+        event_type: EventTypeId,
+        n: usize,
+        mut skip: impl FnMut(ItemId) -> bool,
+    ) -> Vec<(ItemId, i64)> {
         let popular = self.popular.lock().unwrap();
         popular
             .get(&event_type)
@@ -218,9 +223,7 @@ impl ServingIndex {
         self.affinity
             .get(&user)
             .map(|m| {
-                m.iter()
-                    .filter_map(|(item, l)| l.iter().find(|(_, d)| *d > 0).map(|(a, _)| (*item, *a)))
-                    .collect()
+                m.iter().filter_map(|(item, l)| l.iter().find(|(_, d)| *d > 0).map(|(a, _)| (*item, *a))).collect()
             })
             .unwrap_or_default()
     }

@@ -282,7 +282,8 @@ pub fn export_interactions(data_dir: &Path) -> anyhow::Result<Vec<Interaction>> 
     let mut by_user: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
     for entry in log.read_from(0)? {
         let (lsn, payload) = entry?;
-        let record = crate::storage::records::LogRecord::decode(&payload).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
+        let record = crate::storage::records::LogRecord::decode(&payload)
+            .map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
         if let crate::storage::records::LogRecord::Interaction { event, details } = &record {
             let details = details.as_deref().cloned().unwrap_or_default();
             by_user.entry(event.user).or_default().push(live.len());
@@ -290,7 +291,12 @@ pub fn export_interactions(data_dir: &Path) -> anyhow::Result<Vec<Interaction>> 
                 user_id: catalog.ids.users.name(event.user).unwrap_or_default().to_string(),
                 item_id: catalog.item_name(event.item).to_string(),
                 timestamp: event.timestamp,
-                event_type: catalog.ids.event_types.name(event.event_type as u32).filter(|t| !t.is_empty()).map(str::to_string),
+                event_type: catalog
+                    .ids
+                    .event_types
+                    .name(event.event_type as u32)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string),
                 event_value: details.event_value,
                 impression: details.impression,
                 recommendation_id: details.recommendation_id,

@@ -79,7 +79,8 @@ impl Sequencer {
         for entry in reader {
             let (lsn, payload) = entry.context("reading the event log")?;
             let record = LogRecord::decode(&payload).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
-            let op = self.catalog.write().unwrap().replay(record).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
+            let op =
+                self.catalog.write().unwrap().replay(record).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
             ops.extend(op);
             count += 1;
             if ops.len() >= epoch_records.max(1) {
@@ -127,7 +128,13 @@ impl Sequencer {
             }
             let committed = std::time::Instant::now();
             self.commit(group);
-            tracing::debug!(epoch = self.epoch, records = size, wait_ms = waited.as_secs_f64() * 1e3, commit_ms = committed.elapsed().as_secs_f64() * 1e3, "epoch");
+            tracing::debug!(
+                epoch = self.epoch,
+                records = size,
+                wait_ms = waited.as_secs_f64() * 1e3,
+                commit_ms = committed.elapsed().as_secs_f64() * 1e3,
+                "epoch"
+            );
         }
         self.workers.shutdown();
     }
@@ -161,10 +168,13 @@ impl Sequencer {
                 }
             }
         }
-        let durable = records
-            .iter()
-            .try_for_each(|r| self.log.append(&r.encode()).map(drop))
-            .and_then(|_| if self.fsync { self.log.sync() } else { self.log.flush() });
+        let durable = records.iter().try_for_each(|r| self.log.append(&r.encode()).map(drop)).and_then(|_| {
+            if self.fsync {
+                self.log.sync()
+            } else {
+                self.log.flush()
+            }
+        });
         if let Err(e) = durable {
             let reason = format!("the event log failed ({e}); the engine refuses writes until restarted");
             tracing::error!("{reason}");

@@ -100,10 +100,8 @@ impl Workers {
             receivers.push(Mutex::new(Some(rx)));
         }
         let receivers = Arc::new(receivers);
-        let config = timely::Config {
-            communication: timely::CommunicationConfig::Process(n),
-            worker: WorkerConfig::default(),
-        };
+        let config =
+            timely::Config { communication: timely::CommunicationConfig::Process(n), worker: WorkerConfig::default() };
         let params = params.clone();
         let worker_shared = shared.clone();
         let guards = timely::execute(config, move |worker| {

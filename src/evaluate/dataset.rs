@@ -57,7 +57,12 @@ impl Dataset {
             .enumerate()
             .map(|(row, r)| {
                 (
-                    Event { user: user_ids[&r.user_id], item: item_ids[&r.item_id], timestamp: r.timestamp, row: row as u32 },
+                    Event {
+                        user: user_ids[&r.user_id],
+                        item: item_ids[&r.item_id],
+                        timestamp: r.timestamp,
+                        row: row as u32,
+                    },
                     r.event_type,
                 )
             })

@@ -21,7 +21,13 @@ pub struct ListScore {
 }
 
 fn dcg_at(ranked: &[u32], truth: &HashSet<u32>, k: usize) -> f64 {
-    ranked.iter().take(k).enumerate().filter(|(_, i)| truth.contains(i)).map(|(r, _)| 1.0 / ((r + 2) as f64).log2()).sum()
+    ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|(_, i)| truth.contains(i))
+        .map(|(r, _)| 1.0 / ((r + 2) as f64).log2())
+        .sum()
 }
 
 fn ideal_dcg(k: usize, relevant: usize) -> f64 {

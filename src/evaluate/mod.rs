@@ -142,7 +142,9 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     );
     println!("hyperparameters: {}", values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
     let baselines: Option<serde_json::Value> = match &args.baselines {
-        Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?),
+        Some(p) => Some(serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?),
         None => None,
     };
     let mut results = serde_json::Map::new();
@@ -168,8 +170,18 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
             m.seconds_per_event * 1e3
         );
         println!("{:<28} {:>8}", "", "streamrec");
-        println!("{:<28} {:>8.4}{}", "hit_rate_at_10", m.hit_rate_at_10, baseline_row(baselines.as_ref(), "next", "hr@10"));
-        println!("{:<28} {:>8.4}{}", "mean_reciprocal_rank_at_10", m.mean_reciprocal_rank_at_10, baseline_row(baselines.as_ref(), "next", "mrr@10"));
+        println!(
+            "{:<28} {:>8.4}{}",
+            "hit_rate_at_10",
+            m.hit_rate_at_10,
+            baseline_row(baselines.as_ref(), "next", "hr@10")
+        );
+        println!(
+            "{:<28} {:>8.4}{}",
+            "mean_reciprocal_rank_at_10",
+            m.mean_reciprocal_rank_at_10,
+            baseline_row(baselines.as_ref(), "next", "mrr@10")
+        );
         results.insert("next".into(), serde_json::to_value(&m)?);
     }
     if wants(Protocol::Personalize) {
@@ -181,7 +193,8 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json_out {
         let params: BTreeMap<&str, &str> = values.iter().collect();
         let doc = json!({ "file": args.file, "recipe": format!("{:?}", args.recipe), "hyperparameters": params, "results": results });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -189,10 +202,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
 /// The baseline columns for one metric: `  POP 0.1234  ITEMKNN …`.
 fn baseline_row(baselines: Option<&serde_json::Value>, protocol: &str, key: &str) -> String {
     let Some(models) = baselines.and_then(|b| b["models"].as_object()) else { return String::new() };
-    models
-        .iter()
-        .filter_map(|(name, m)| m[protocol][key].as_f64().map(|v| format!("  {name} {v:.4}")))
-        .collect()
+    models.iter().filter_map(|(name, m)| m[protocol][key].as_f64().map(|v| format!("  {name} {v:.4}"))).collect()
 }
 
 fn print_offline(m: &metrics::OfflineMetrics, baselines: Option<&serde_json::Value>, protocol: &str) {

@@ -53,7 +53,12 @@ pub struct EngineModel {
 
 impl EngineModel {
     /// Starts a scratch engine with `config` (its data directory is deleted afterwards).
-    pub fn new(mut config: EngineConfig, recipe: EngineRecipe, query: UserQuery, data: &Dataset) -> anyhow::Result<Self> {
+    pub fn new(
+        mut config: EngineConfig,
+        recipe: EngineRecipe,
+        query: UserQuery,
+        data: &Dataset,
+    ) -> anyhow::Result<Self> {
         let _ = std::fs::remove_dir_all(&config.data_dir);
         config.fsync = false;
         let scratch = config.data_dir.clone();

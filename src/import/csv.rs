@@ -216,10 +216,7 @@ impl fmt::Display for ImportReport {
 
 /// An `InvalidData` error about the whole file, prefixed with its path.
 fn file_error(path: &Path, msg: impl fmt::Display) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: {msg}", path.display()),
-    )
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {msg}", path.display()))
 }
 
 /// A column → schema field mapping, resolved before any row is read.
@@ -233,20 +230,9 @@ struct Mapping {
 /// Resolves which schema field each column feeds, and checks that every
 /// non-nullable field has a column. `header` is the decoded header row when
 /// the file has one.
-fn resolve_mapping(
-    schema: &Schema,
-    opts: &CsvOptions,
-    header: Option<&[String]>,
-) -> Result<Mapping, String> {
+fn resolve_mapping(schema: &Schema, opts: &CsvOptions, header: Option<&[String]>) -> Result<Mapping, String> {
     let mut warnings = Vec::new();
-    let field_list = || {
-        schema
-            .fields
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let field_list = || schema.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
     let columns: Vec<Option<usize>> = if let Some(cols) = &opts.columns {
         // An explicit mapping is the user's own configuration: a name that
         // is not a schema field is a mistake to fail on, not to skip.
@@ -283,33 +269,22 @@ fn resolve_mapping(
         h.iter()
             .enumerate()
             .map(|(i, name)| {
-                let target = opts
-                    .rename
-                    .iter()
-                    .find(|(from, _)| from == name)
-                    .map_or(name.as_str(), |(_, to)| to.as_str());
+                let target =
+                    opts.rename.iter().find(|(from, _)| from == name).map_or(name.as_str(), |(_, to)| to.as_str());
                 let idx = schema.field_index(target);
                 if idx.is_none() {
                     let hint = schema
                         .fields
                         .iter()
                         .find(|f| f.name.eq_ignore_ascii_case(target.trim()))
-                        .map(|f| {
-                            format!(
-                                " (did you mean {}? header names are matched exactly)",
-                                f.name
-                            )
-                        })
+                        .map(|f| format!(" (did you mean {}? header names are matched exactly)", f.name))
                         .unwrap_or_default();
                     let shown = if target == name {
                         quote(name)
                     } else {
                         format!("{} (renamed to {})", quote(name), quote(target))
                     };
-                    warnings.push(format!(
-                        "column {} {shown} matches no schema field and is ignored{hint}",
-                        i + 1
-                    ));
+                    warnings.push(format!("column {} {shown} matches no schema field and is ignored{hint}", i + 1));
                 }
                 idx
             })
@@ -344,10 +319,9 @@ fn resolve_mapping(
         .collect();
     if !missing.is_empty() {
         let seen = match header {
-            Some(h) if opts.columns.is_none() => format!(
-                "; the header has: {}",
-                h.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
-            ),
+            Some(h) if opts.columns.is_none() => {
+                format!("; the header has: {}", h.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+            }
             _ => String::new(),
         };
         return Err(format!(
@@ -365,9 +339,9 @@ fn progress_bar(enabled: bool, total: u64) -> Option<ProgressBar> {
         return None;
     }
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+    {
         pb.set_style(style);
     }
     pb.enable_steady_tick(Duration::from_millis(200));
@@ -391,17 +365,13 @@ pub fn import_csv(
     sink: &mut dyn FnMut(Record) -> io::Result<()>,
 ) -> io::Result<ImportReport> {
     let started = Instant::now();
-    schema
-        .validate_for(ty)
-        .map_err(|e| file_error(path, format!("invalid {ty} schema: {e}")))?;
-    let file = File::open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
+    schema.validate_for(ty).map_err(|e| file_error(path, format!("invalid {ty} schema: {e}")))?;
+    let file =
+        File::open(path).map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut input = BufReader::with_capacity(1 << 16, file);
     let bom = {
-        let head = input
-            .fill_buf()
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let head = input.fill_buf().map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         if head.starts_with(UTF8_BOM) {
             input.consume(UTF8_BOM.len());
             UTF8_BOM.len() as u64
@@ -409,27 +379,17 @@ pub fn import_csv(
             0
         }
     };
-    let mut rdr = ReaderBuilder::new()
-        .delimiter(opts.delimiter)
-        .has_headers(opts.has_header)
-        .flexible(true)
-        .from_reader(input);
+    let mut rdr =
+        ReaderBuilder::new().delimiter(opts.delimiter).has_headers(opts.has_header).flexible(true).from_reader(input);
 
     let header: Option<Vec<String>> = if opts.has_header {
-        let h = rdr
-            .byte_headers()
-            .map_err(|e| file_error(path, format!("cannot read the header row: {e}")))?;
+        let h = rdr.byte_headers().map_err(|e| file_error(path, format!("cannot read the header row: {e}")))?;
         // Lossy decoding: a non-UTF-8 name then simply matches no field.
-        Some(
-            h.iter()
-                .map(|c| String::from_utf8_lossy(c).into_owned())
-                .collect(),
-        )
+        Some(h.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect())
     } else {
         None
     };
-    let mapping =
-        resolve_mapping(schema, opts, header.as_deref()).map_err(|msg| file_error(path, msg))?;
+    let mapping = resolve_mapping(schema, opts, header.as_deref()).map_err(|msg| file_error(path, msg))?;
     for w in &mapping.warnings {
         tracing::warn!(file = %path.display(), "{w}");
     }
@@ -449,11 +409,7 @@ pub fn import_csv(
         tracing::trace!(line, field, %reason, "row rejected");
         report.rejected += 1;
         if report.errors.len() < opts.max_errors_reported {
-            report.errors.push(RowError {
-                line,
-                field: field.to_string(),
-                reason,
-            });
+            report.errors.push(RowError { line, field: field.to_string(), reason });
         }
     };
 
@@ -463,11 +419,7 @@ pub fn import_csv(
             if report.rows_read.is_multiple_of(PROGRESS_EVERY) {
                 pb.set_position(rdr.position().byte() + bom);
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
-                pb.set_message(format!(
-                    "{} rows, {:.0} rows/s",
-                    report.rows_read,
-                    report.rows_read as f64 / secs
-                ));
+                pb.set_message(format!("{} rows, {:.0} rows/s", report.rows_read, report.rows_read as f64 / secs));
             }
         }
         match rdr.read_byte_record(&mut record) {
@@ -496,12 +448,7 @@ pub fn import_csv(
         report.rows_read += 1;
         let line = record.position().map_or(0, |p| p.line());
         if record.len() != expected {
-            reject(
-                &mut report,
-                line,
-                "",
-                format!("row has {} fields, expected {expected}", record.len()),
-            );
+            reject(&mut report, line, "", format!("row has {} fields, expected {expected}", record.len()));
             continue;
         }
         let mut values = Vec::with_capacity(expected);
@@ -530,13 +477,7 @@ pub fn import_csv(
         match build_record(schema, ty, &values) {
             Ok(rec) => {
                 sink(rec).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "{}: line {line}: storing the record failed: {e}",
-                            path.display()
-                        ),
-                    )
+                    io::Error::new(e.kind(), format!("{}: line {line}: storing the record failed: {e}", path.display()))
                 })?;
                 report.accepted += 1;
             }
@@ -601,11 +542,7 @@ mod tests {
     }
 
     fn err_lines(report: &ImportReport) -> Vec<(u64, &str)> {
-        report
-            .errors
-            .iter()
-            .map(|e| (e.line, e.field.as_str()))
-            .collect()
+        report.errors.iter().map(|e| (e.line, e.field.as_str())).collect()
     }
 
     #[test]
@@ -621,13 +558,8 @@ mod tests {
                     u8,i8,1004,buy,NaN\n\
                     \n\
                     u9,i9,1005,buy,3\n";
-        let (recs, report) = run(
-            data.as_bytes(),
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-        )
-        .unwrap();
+        let (recs, report) =
+            run(data.as_bytes(), &interactions(), DatasetType::Interactions, &CsvOptions::default()).unwrap();
         let users: Vec<&str> = recs.iter().map(|r| inter(r).user_id.as_str()).collect();
         assert_eq!(users, ["u1", "u3", "u9"]);
         assert_eq!(
@@ -649,14 +581,7 @@ mod tests {
         assert_eq!((report.accepted, report.rejected), (3, 6));
         assert_eq!(
             err_lines(&report),
-            [
-                (3, "TIMESTAMP"),
-                (5, ""),
-                (6, "USER_ID"),
-                (7, ""),
-                (8, "TIMESTAMP"),
-                (9, "EVENT_VALUE")
-            ]
+            [(3, "TIMESTAMP"), (5, ""), (6, "USER_ID"), (7, ""), (8, "TIMESTAMP"), (9, "EVENT_VALUE")]
         );
         assert_eq!(report.errors[1].reason, "row has 2 fields, expected 5");
         assert!(report.errors[4].reason.contains("looks like milliseconds"));
@@ -664,20 +589,12 @@ mod tests {
 
         let text = report.to_string();
         let name = report.file.display().to_string();
+        assert!(text.starts_with(&format!("{name}: 9 rows read, 3 accepted, 6 rejected in ")), "{text}");
         assert!(
-            text.starts_with(&format!("{name}: 9 rows read, 3 accepted, 6 rejected in ")),
+            text.contains(&format!("\n{name}:3: TIMESTAMP: expected an integer (long), got \"notanumber\"")),
             "{text}"
         );
-        assert!(
-            text.contains(&format!(
-                "\n{name}:3: TIMESTAMP: expected an integer (long), got \"notanumber\""
-            )),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("\n{name}:5: row has 2 fields, expected 5")),
-            "{text}"
-        );
+        assert!(text.contains(&format!("\n{name}:5: row has 2 fields, expected 5")), "{text}");
     }
 
     #[test]
@@ -686,25 +603,11 @@ mod tests {
         for _ in 0..10 {
             data.push_str("u,i,bad\n");
         }
-        let opts = CsvOptions {
-            max_errors_reported: 3,
-            ..CsvOptions::default()
-        };
-        let (_, report) = run(
-            data.as_bytes(),
-            &interactions(),
-            DatasetType::Interactions,
-            &opts,
-        )
-        .unwrap();
+        let opts = CsvOptions { max_errors_reported: 3, ..CsvOptions::default() };
+        let (_, report) = run(data.as_bytes(), &interactions(), DatasetType::Interactions, &opts).unwrap();
         assert_eq!(report.rejected, 10);
-        assert_eq!(
-            err_lines(&report),
-            [(2, "TIMESTAMP"), (3, "TIMESTAMP"), (4, "TIMESTAMP")]
-        );
-        assert!(report
-            .to_string()
-            .ends_with("... and 7 more rejected rows not shown"));
+        assert_eq!(err_lines(&report), [(2, "TIMESTAMP"), (3, "TIMESTAMP"), (4, "TIMESTAMP")]);
+        assert!(report.to_string().ends_with("... and 7 more rejected rows not shown"));
     }
 
     #[test]
@@ -733,19 +636,9 @@ mod tests {
         assert_eq!(inter(&recs[0]).event_value, Some(4.0));
         assert_eq!(err_lines(&report), [(3, "EVENT_VALUE")]);
         // Without the renames the header matches nothing.
-        let e = run(
-            data,
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-        )
-        .unwrap_err();
+        let e = run(data, &interactions(), DatasetType::Interactions, &CsvOptions::default()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        assert!(
-            e.to_string()
-                .contains("no column for required fields USER_ID, ITEM_ID, TIMESTAMP"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("no column for required fields USER_ID, ITEM_ID, TIMESTAMP"), "{e}");
     }
 
     #[test]
@@ -761,27 +654,15 @@ mod tests {
                     m2,,plain\n\
                     ,Drama,\"no id\nhere\"\n\
                     m4,\"Comedy | Romance\",\"\"\n";
-        let (recs, report) = run(
-            data.as_bytes(),
-            &schema,
-            DatasetType::Items,
-            &CsvOptions::default(),
-        )
-        .unwrap();
+        let (recs, report) = run(data.as_bytes(), &schema, DatasetType::Items, &CsvOptions::default()).unwrap();
         assert_eq!(
             recs[0],
             Record::Item(ItemRecord {
                 item_id: "m,1".into(),
                 creation_timestamp: None,
                 fields: vec![
-                    (
-                        "GENRES".into(),
-                        Value::Categories(vec!["Action".into(), "Crime".into()])
-                    ),
-                    (
-                        "DESCRIPTION".into(),
-                        Value::String("A story, told\nover two lines with \"quotes\"".into())
-                    ),
+                    ("GENRES".into(), Value::Categories(vec!["Action".into(), "Crime".into()])),
+                    ("DESCRIPTION".into(), Value::String("A story, told\nover two lines with \"quotes\"".into())),
                 ],
             })
         );
@@ -790,10 +671,7 @@ mod tests {
         assert_eq!(
             m4.fields,
             [
-                (
-                    "GENRES".into(),
-                    Value::Categories(vec!["Comedy".into(), "Romance".into()])
-                ),
+                ("GENRES".into(), Value::Categories(vec!["Comedy".into(), "Romance".into()])),
                 ("DESCRIPTION".into(), Value::Null)
             ]
         );
@@ -804,49 +682,30 @@ mod tests {
     #[test]
     fn header_missing_a_required_field() {
         let data = b"USER_ID,TIMESTAMP,EVENT_TYPE\nu1,5,click\n";
-        let e = run(
-            data,
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-        )
-        .unwrap_err();
+        let e = run(data, &interactions(), DatasetType::Interactions, &CsvOptions::default()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         let msg = e.to_string();
-        assert!(
-            msg.contains("no column for required field ITEM_ID;"),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("the header has: \"USER_ID\", \"TIMESTAMP\", \"EVENT_TYPE\""),
-            "{msg}"
-        );
+        assert!(msg.contains("no column for required field ITEM_ID;"), "{msg}");
+        assert!(msg.contains("the header has: \"USER_ID\", \"TIMESTAMP\", \"EVENT_TYPE\""), "{msg}");
 
-        let e = run(
-            b"",
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-        )
-        .unwrap_err();
+        let e = run(b"", &interactions(), DatasetType::Interactions, &CsvOptions::default()).unwrap_err();
         assert!(e.to_string().contains("the file is empty"), "{e}");
     }
 
     #[test]
     fn unknown_header_columns_are_ignored_with_a_warning() {
         let data = b"\xEF\xBB\xBFUSER_ID,ITEM_ID,TIMESTAMP,Event_Type,notes\nu1,i1,5,click,hello\n";
-        let (recs, report) = run(
-            data,
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-        )
-        .unwrap();
+        let (recs, report) = run(data, &interactions(), DatasetType::Interactions, &CsvOptions::default()).unwrap();
         // The BOM did not stick to USER_ID, and EVENT_TYPE was not matched.
         assert_eq!(recs.len(), 1);
         assert_eq!(inter(&recs[0]).event_type, None);
         assert_eq!(report.warnings.len(), 2);
-        assert!(report.warnings[0].contains("column 4 \"Event_Type\" matches no schema field and is ignored (did you mean EVENT_TYPE?"), "{:?}", report.warnings);
+        assert!(
+            report.warnings[0]
+                .contains("column 4 \"Event_Type\" matches no schema field and is ignored (did you mean EVENT_TYPE?"),
+            "{:?}",
+            report.warnings
+        );
         assert!(report.warnings[1].starts_with("column 5 \"notes\""));
         assert!(report.to_string().contains("\nwarning: column 5"));
     }
@@ -854,159 +713,75 @@ mod tests {
     #[test]
     fn explicit_columns() {
         // No header: mapping required.
-        let opts = CsvOptions {
-            has_header: false,
-            ..CsvOptions::default()
-        };
-        let e = run(
-            b"u,i,5\n",
-            &interactions(),
-            DatasetType::Interactions,
-            &opts,
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("no header row and no column mapping"),
-            "{e}"
-        );
+        let opts = CsvOptions { has_header: false, ..CsvOptions::default() };
+        let e = run(b"u,i,5\n", &interactions(), DatasetType::Interactions, &opts).unwrap_err();
+        assert!(e.to_string().contains("no header row and no column mapping"), "{e}");
 
         let opts = CsvOptions {
             has_header: false,
             columns: Some(parse_columns("ITEM_ID, -,USER_ID,TIMESTAMP")),
             ..CsvOptions::default()
         };
-        let (recs, _) = run(
-            b"i1,junk,u1,7\n",
-            &interactions(),
-            DatasetType::Interactions,
-            &opts,
-        )
-        .unwrap();
+        let (recs, _) = run(b"i1,junk,u1,7\n", &interactions(), DatasetType::Interactions, &opts).unwrap();
         let i = inter(&recs[0]);
-        assert_eq!(
-            (i.user_id.as_str(), i.item_id.as_str(), i.timestamp),
-            ("u1", "i1", 7)
-        );
+        assert_eq!((i.user_id.as_str(), i.item_id.as_str(), i.timestamp), ("u1", "i1", 7));
 
         // Overriding a header: it is still skipped and line numbers count it.
-        let opts = CsvOptions {
-            columns: Some(parse_columns("USER_ID,ITEM_ID,TIMESTAMP")),
-            ..CsvOptions::default()
-        };
-        let (recs, report) = run(
-            b"a,b,c,d\nu1,i1,5\nu2,i2,x\n",
-            &interactions(),
-            DatasetType::Interactions,
-            &opts,
-        )
-        .unwrap();
+        let opts = CsvOptions { columns: Some(parse_columns("USER_ID,ITEM_ID,TIMESTAMP")), ..CsvOptions::default() };
+        let (recs, report) =
+            run(b"a,b,c,d\nu1,i1,5\nu2,i2,x\n", &interactions(), DatasetType::Interactions, &opts).unwrap();
         assert_eq!(recs.len(), 1);
         assert_eq!(err_lines(&report), [(3, "TIMESTAMP")]);
         assert!(report.warnings[0].contains("header has 4 columns"));
 
         // Unknown or duplicated fields in a mapping fail up front.
-        let bad = |spec: &str| CsvOptions {
-            has_header: false,
-            columns: Some(parse_columns(spec)),
-            ..CsvOptions::default()
-        };
-        let e = run(
-            b"",
-            &interactions(),
-            DatasetType::Interactions,
-            &bad("USER_ID,ITEM,TIMESTAMP"),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("column 2 is mapped to \"ITEM\", which is not a schema field"),
-            "{e}"
-        );
-        let e = run(
-            b"",
-            &interactions(),
-            DatasetType::Interactions,
-            &bad("USER_ID,ITEM_ID,TIMESTAMP,USER_ID"),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("columns 1 and 4 both map to field USER_ID"),
-            "{e}"
-        );
+        let bad =
+            |spec: &str| CsvOptions { has_header: false, columns: Some(parse_columns(spec)), ..CsvOptions::default() };
+        let e = run(b"", &interactions(), DatasetType::Interactions, &bad("USER_ID,ITEM,TIMESTAMP")).unwrap_err();
+        assert!(e.to_string().contains("column 2 is mapped to \"ITEM\", which is not a schema field"), "{e}");
+        let e = run(b"", &interactions(), DatasetType::Interactions, &bad("USER_ID,ITEM_ID,TIMESTAMP,USER_ID"))
+            .unwrap_err();
+        assert!(e.to_string().contains("columns 1 and 4 both map to field USER_ID"), "{e}");
     }
 
     #[test]
     fn file_level_failures() {
         let missing = Path::new("/nonexistent/dir/ratings.csv");
-        let e = import_csv(
-            missing,
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-            &mut |_| Ok(()),
-        )
-        .unwrap_err();
+        let e =
+            import_csv(missing, &interactions(), DatasetType::Interactions, &CsvOptions::default(), &mut |_| Ok(()))
+                .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        assert!(
-            e.to_string().contains("/nonexistent/dir/ratings.csv"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("/nonexistent/dir/ratings.csv"), "{e}");
 
         // An invalid schema for the dataset type is rejected before reading.
-        let e = run(
-            b"ITEM_ID\nx\n",
-            &Schema::default_for(DatasetType::Items),
-            DatasetType::Users,
-            &CsvOptions::default(),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("invalid Users schema: field USER_ID"),
-            "{e}"
-        );
+        let e =
+            run(b"ITEM_ID\nx\n", &Schema::default_for(DatasetType::Items), DatasetType::Users, &CsvOptions::default())
+                .unwrap_err();
+        assert!(e.to_string().contains("invalid Users schema: field USER_ID"), "{e}");
     }
 
     #[test]
     fn sink_errors_abort_the_import() {
         let f = write_file(b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1\nu2,i2,2\nu3,i3,3\n");
         let mut seen = 0;
-        let e = import_csv(
-            f.path(),
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-            &mut |_| {
-                seen += 1;
-                if seen == 2 {
-                    Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
-                } else {
-                    Ok(())
-                }
-            },
-        )
+        let e = import_csv(f.path(), &interactions(), DatasetType::Interactions, &CsvOptions::default(), &mut |_| {
+            seen += 1;
+            if seen == 2 {
+                Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+            } else {
+                Ok(())
+            }
+        })
         .unwrap_err();
         assert_eq!(seen, 2);
         assert_eq!(e.kind(), io::ErrorKind::StorageFull);
-        assert!(
-            e.to_string()
-                .contains("line 3: storing the record failed: disk full"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("line 3: storing the record failed: disk full"), "{e}");
     }
 
     #[test]
     fn invalid_utf8_rejects_only_that_row() {
         let data = b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i\xff1,1\nu2,i2,2\n";
-        let (recs, report) = run(
-            data,
-            &interactions(),
-            DatasetType::Interactions,
-            &CsvOptions::default(),
-        )
-        .unwrap();
+        let (recs, report) = run(data, &interactions(), DatasetType::Interactions, &CsvOptions::default()).unwrap();
         assert_eq!(recs.len(), 1);
         assert_eq!(err_lines(&report), [(2, "ITEM_ID")]);
         assert!(report.errors[0].reason.contains("not valid UTF-8"));
@@ -1014,17 +789,9 @@ mod tests {
 
     #[test]
     fn progress_bar_does_not_disturb_results() {
-        let opts = CsvOptions {
-            progress: true,
-            ..CsvOptions::default()
-        };
-        let (recs, _) = run(
-            b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1\n",
-            &interactions(),
-            DatasetType::Interactions,
-            &opts,
-        )
-        .unwrap();
+        let opts = CsvOptions { progress: true, ..CsvOptions::default() };
+        let (recs, _) =
+            run(b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1\n", &interactions(), DatasetType::Interactions, &opts).unwrap();
         assert_eq!(recs.len(), 1);
     }
 
@@ -1034,23 +801,12 @@ mod tests {
             assert!(CsvOptions::preset(name).is_some(), "{name}");
         }
         assert!(CsvOptions::preset("excel").is_none());
-        assert_eq!(
-            CsvOptions::preset("personalize"),
-            Some(CsvOptions::default())
-        );
+        assert_eq!(CsvOptions::preset("personalize"), Some(CsvOptions::default()));
         assert_eq!(
             parse_columns("USER_ID,ITEM_ID,-,TIMESTAMP"),
-            [
-                Some("USER_ID".into()),
-                Some("ITEM_ID".into()),
-                None,
-                Some("TIMESTAMP".into())
-            ]
+            [Some("USER_ID".into()), Some("ITEM_ID".into()), None, Some("TIMESTAMP".into())]
         );
-        assert_eq!(
-            parse_columns(" A ,_,,B"),
-            [Some("A".into()), None, None, Some("B".into())]
-        );
+        assert_eq!(parse_columns(" A ,_,,B"), [Some("A".into()), None, None, Some("B".into())]);
         assert!(parse_columns("  ").is_empty());
     }
 
@@ -1070,10 +826,7 @@ mod tests {
             prop_oneof![
                 Just(Line::Valid),
                 proptest::collection::vec(
-                    any::<u8>().prop_filter("no quote or newline", |b| !matches!(
-                        b,
-                        b'"' | b'\n' | b'\r'
-                    )),
+                    any::<u8>().prop_filter("no quote or newline", |b| !matches!(b, b'"' | b'\n' | b'\r')),
                     0..40
                 )
                 .prop_map(Line::Garbage),

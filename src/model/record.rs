@@ -134,10 +134,7 @@ pub struct FieldError {
 impl FieldError {
     /// Builds an error for `field`.
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        FieldError { field: field.into(), reason: reason.into() }
     }
 }
 
@@ -163,11 +160,7 @@ pub fn quote(raw: &str) -> String {
 
 /// Splits a `|`-separated list, trimming parts and dropping empty ones.
 fn split_bars(raw: &str) -> Vec<String> {
-    raw.split('|')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    raw.split('|').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Parses one raw CSV value according to `field`'s type.
@@ -206,13 +199,8 @@ pub fn parse_value(field: &Field, raw: &str) -> Result<Value, FieldError> {
         }
         FieldType::String => Ok(Value::String(raw.to_string())),
         FieldType::Int | FieldType::Long => {
-            let v: i64 = t.parse().map_err(|_| {
-                err(format!(
-                    "expected an integer ({}), got {}",
-                    field.ty,
-                    quote(raw)
-                ))
-            })?;
+            let v: i64 =
+                t.parse().map_err(|_| err(format!("expected an integer ({}), got {}", field.ty, quote(raw))))?;
             if field.ty == FieldType::Int && i32::try_from(v).is_err() {
                 return Err(err(format!(
                     "integer {} is out of range for int (32-bit); declare the field as long",
@@ -222,19 +210,9 @@ pub fn parse_value(field: &Field, raw: &str) -> Result<Value, FieldError> {
             Ok(Value::Int(v))
         }
         FieldType::Float | FieldType::Double => {
-            let v: f64 = t.parse().map_err(|_| {
-                err(format!(
-                    "expected a number ({}), got {}",
-                    field.ty,
-                    quote(raw)
-                ))
-            })?;
+            let v: f64 = t.parse().map_err(|_| err(format!("expected a number ({}), got {}", field.ty, quote(raw))))?;
             if !v.is_finite() {
-                return Err(err(format!(
-                    "expected a finite number ({}), got {}",
-                    field.ty,
-                    quote(raw)
-                )));
+                return Err(err(format!("expected a finite number ({}), got {}", field.ty, quote(raw))));
             }
             if field.ty == FieldType::Float && !(v as f32).is_finite() {
                 return Err(err(format!(
@@ -250,10 +228,7 @@ pub fn parse_value(field: &Field, raw: &str) -> Result<Value, FieldError> {
             } else if t.eq_ignore_ascii_case("false") || t == "0" {
                 Ok(Value::Bool(false))
             } else {
-                Err(err(format!(
-                    "expected a boolean (true, false, 1 or 0), got {}",
-                    quote(raw)
-                )))
+                Err(err(format!("expected a boolean (true, false, 1 or 0), got {}", quote(raw))))
             }
         }
     }
@@ -270,10 +245,7 @@ fn parse_id(field: &Field, raw: &str) -> Result<String, FieldError> {
     if len > MAX_ID_LEN {
         return Err(FieldError::new(
             &field.name,
-            format!(
-                "id is {len} characters long, more than the maximum of {MAX_ID_LEN}: {}",
-                quote(raw)
-            ),
+            format!("id is {len} characters long, more than the maximum of {MAX_ID_LEN}: {}", quote(raw)),
         ));
     }
     Ok(raw.to_string())
@@ -285,29 +257,18 @@ fn parse_timestamp(field: &Field, raw: &str) -> Result<Option<i64>, FieldError> 
         Value::Null => return Ok(None),
         Value::Int(i) => i,
         // Only reachable with a schema that skipped validate_for.
-        _ => {
-            return Err(FieldError::new(
-                &field.name,
-                format!("field must be declared long, not {}", field.ty),
-            ))
-        }
+        _ => return Err(FieldError::new(&field.name, format!("field must be declared long, not {}", field.ty))),
     };
     if secs < 0 {
         return Err(FieldError::new(
             &field.name,
-            format!(
-                "expected epoch seconds (a non-negative integer), got {}",
-                quote(raw)
-            ),
+            format!("expected epoch seconds (a non-negative integer), got {}", quote(raw)),
         ));
     }
     if secs > MAX_TIMESTAMP_SECONDS {
         return Err(FieldError::new(
             &field.name,
-            format!(
-                "{} looks like milliseconds; timestamps must be in seconds since the Unix epoch",
-                quote(raw)
-            ),
+            format!("{} looks like milliseconds; timestamps must be in seconds since the Unix epoch", quote(raw)),
         ));
     }
     Ok(Some(secs))
@@ -319,12 +280,7 @@ fn parse_opt_string(field: &Field, raw: &str) -> Result<Option<String>, FieldErr
         Value::Null => None,
         Value::String(s) => Some(s),
         Value::Categories(c) => Some(c.join("|")),
-        other => {
-            return Err(FieldError::new(
-                &field.name,
-                format!("field must be declared string, got {other:?}"),
-            ))
-        }
+        other => return Err(FieldError::new(&field.name, format!("field must be declared string, got {other:?}"))),
     })
 }
 
@@ -339,28 +295,18 @@ fn parse_opt_string(field: &Field, raw: &str) -> Result<Option<String>, FieldErr
 ///
 /// The schema is expected to have passed [`Schema::validate_for`] for `ty`;
 /// if it has not, type mismatches on reserved fields surface as errors here.
-pub fn build_record(
-    schema: &Schema,
-    ty: DatasetType,
-    values: &[(usize, &str)],
-) -> Result<Record, FieldError> {
+pub fn build_record(schema: &Schema, ty: DatasetType, values: &[(usize, &str)]) -> Result<Record, FieldError> {
     // Gather raw values per schema field; `None` = not supplied.
     let mut raw: Vec<Option<&str>> = vec![None; schema.fields.len()];
     for &(idx, text) in values {
         let Some(slot) = raw.get_mut(idx) else {
             return Err(FieldError::new(
                 format!("#{idx}"),
-                format!(
-                    "column refers to field index {idx}, but the schema has {} fields",
-                    schema.fields.len()
-                ),
+                format!("column refers to field index {idx}, but the schema has {} fields", schema.fields.len()),
             ));
         };
         if slot.is_some() {
-            return Err(FieldError::new(
-                &schema.fields[idx].name,
-                "value given twice (two columns map to this field)",
-            ));
+            return Err(FieldError::new(&schema.fields[idx].name, "value given twice (two columns map to this field)"));
         }
         *slot = Some(text);
     }
@@ -410,17 +356,12 @@ pub fn build_record(
                         event_value = match parse_value(f, get(i))? {
                             Value::Null => None,
                             v => Some(v.as_f64().ok_or_else(|| {
-                                FieldError::new(
-                                    &f.name,
-                                    format!("expected a number, got {}", quote(get(i))),
-                                )
+                                FieldError::new(&f.name, format!("expected a number, got {}", quote(get(i))))
                             })?),
                         }
                     }
                     "IMPRESSION" => {
-                        impression = parse_opt_string(f, get(i))?
-                            .map(|s| split_bars(&s))
-                            .unwrap_or_default()
+                        impression = parse_opt_string(f, get(i))?.map(|s| split_bars(&s)).unwrap_or_default()
                     }
                     "RECOMMENDATION_ID" => recommendation_id = parse_opt_string(f, get(i))?,
                     _ => {}
@@ -444,19 +385,12 @@ pub fn build_record(
                 Some(i) => parse_timestamp(&schema.fields[i], get(i))?,
                 None => None,
             };
-            Record::Item(ItemRecord {
-                item_id,
-                creation_timestamp,
-                fields: metadata()?,
-            })
+            Record::Item(ItemRecord { item_id, creation_timestamp, fields: metadata()? })
         }
         DatasetType::Users => {
             let (u, uf) = need("USER_ID")?;
             let user_id = parse_id(uf, get(u))?;
-            Record::User(UserRecord {
-                user_id,
-                fields: metadata()?,
-            })
+            Record::User(UserRecord { user_id, fields: metadata()? })
         }
     })
 }
@@ -476,20 +410,14 @@ mod tests {
     #[test]
     fn strings_and_categories() {
         let s = f(FieldType::String);
-        assert_eq!(
-            parse_value(&s, " a|b ").unwrap(),
-            Value::String(" a|b ".into())
-        );
+        assert_eq!(parse_value(&s, " a|b ").unwrap(), Value::String(" a|b ".into()));
         let c = f(FieldType::String).categorical();
         assert_eq!(
             parse_value(&c, " Action | Crime||Biopic|").unwrap(),
             Value::Categories(vec!["Action".into(), "Crime".into(), "Biopic".into()])
         );
         assert_eq!(reason(&c, "|"), "required value is empty");
-        assert_eq!(
-            parse_value(&c.clone().nullable(), " | ").unwrap(),
-            Value::Null
-        );
+        assert_eq!(parse_value(&c.clone().nullable(), " | ").unwrap(), Value::Null);
         let t = f(FieldType::String).textual();
         assert_eq!(parse_value(&t, "a|b").unwrap(), Value::String("a|b".into()));
     }
@@ -508,17 +436,11 @@ mod tests {
         let l = f(FieldType::Long);
         assert_eq!(parse_value(&l, "-42").unwrap(), Value::Int(-42));
         assert_eq!(parse_value(&l, " 7 ").unwrap(), Value::Int(7));
-        assert_eq!(
-            parse_value(&l, "9223372036854775807").unwrap(),
-            Value::Int(i64::MAX)
-        );
+        assert_eq!(parse_value(&l, "9223372036854775807").unwrap(), Value::Int(i64::MAX));
         assert_eq!(reason(&l, "4.5"), "expected an integer (long), got \"4.5\"");
         assert!(reason(&l, "9223372036854775808").contains("expected an integer"));
         let i = f(FieldType::Int);
-        assert_eq!(
-            parse_value(&i, "2147483647").unwrap(),
-            Value::Int(2147483647)
-        );
+        assert_eq!(parse_value(&i, "2147483647").unwrap(), Value::Int(2147483647));
         assert!(reason(&i, "2147483648").contains("out of range for int"));
         assert_eq!(reason(&i, "x"), "expected an integer (int), got \"x\"");
     }
@@ -530,10 +452,7 @@ mod tests {
         assert_eq!(parse_value(&d, "4").unwrap(), Value::Float(4.0));
         assert_eq!(parse_value(&d, "-1e3").unwrap(), Value::Float(-1000.0));
         for bad in ["NaN", "inf", "-infinity", "1e400"] {
-            assert!(
-                reason(&d, bad).contains("expected a finite number"),
-                "{bad}"
-            );
+            assert!(reason(&d, bad).contains("expected a finite number"), "{bad}");
         }
         assert_eq!(reason(&d, "abc"), "expected a number (double), got \"abc\"");
         let fl = f(FieldType::Float);
@@ -543,19 +462,10 @@ mod tests {
     #[test]
     fn booleans() {
         let b = f(FieldType::Boolean);
-        for (raw, want) in [
-            ("true", true),
-            ("TRUE", true),
-            ("1", true),
-            ("False", false),
-            ("0", false),
-        ] {
+        for (raw, want) in [("true", true), ("TRUE", true), ("1", true), ("False", false), ("0", false)] {
             assert_eq!(parse_value(&b, raw).unwrap(), Value::Bool(want), "{raw}");
         }
-        assert_eq!(
-            reason(&b, "yes"),
-            "expected a boolean (true, false, 1 or 0), got \"yes\""
-        );
+        assert_eq!(reason(&b, "yes"), "expected a boolean (true, false, 1 or 0), got \"yes\"");
     }
 
     #[test]
@@ -610,10 +520,7 @@ mod tests {
                 impression: vec!["i1".into(), "i2".into(), "i3".into()],
                 recommendation_id: Some("rec-1".into()),
                 metadata: vec![
-                    (
-                        "DEVICE".into(),
-                        Value::Categories(vec!["phone".into(), "tablet".into()])
-                    ),
+                    ("DEVICE".into(), Value::Categories(vec!["phone".into(), "tablet".into()])),
                     ("PRICE".into(), Value::Float(9.99)),
                 ],
             })
@@ -623,12 +530,7 @@ mod tests {
     #[test]
     fn optional_fields_default_to_empty() {
         let s = interactions_schema();
-        let r = build_record(
-            &s,
-            DatasetType::Interactions,
-            &[(0, "u1"), (1, "i1"), (2, "5"), (8, "1")],
-        )
-        .unwrap();
+        let r = build_record(&s, DatasetType::Interactions, &[(0, "u1"), (1, "i1"), (2, "5"), (8, "1")]).unwrap();
         let Record::Interaction(i) = r else { panic!() };
         assert_eq!(i.event_type, None);
         assert_eq!(i.event_value, None);
@@ -649,9 +551,7 @@ mod tests {
         let long = "u".repeat(257);
         let e = build(&[(0, &long), (1, "i1"), (2, "5"), (8, "1")]);
         assert_eq!(e.field, "USER_ID");
-        assert!(e
-            .reason
-            .contains("257 characters long, more than the maximum of 256"));
+        assert!(e.reason.contains("257 characters long, more than the maximum of 256"));
         let ok256 = "u".repeat(256);
         assert!(build_record(&s, ty, &[(0, &ok256), (1, "i1"), (2, "5"), (8, "1")]).is_ok());
         let e = build(&[(0, "u"), (1, "i1"), (2, "1700000000000"), (8, "1")]);
@@ -688,13 +588,7 @@ mod tests {
         let r = build_record(
             &s,
             DatasetType::Items,
-            &[
-                (0, "m1"),
-                (1, ""),
-                (2, "Comedy|Drama"),
-                (3, "Toy Story (1995)"),
-                (4, "0"),
-            ],
+            &[(0, "m1"), (1, ""), (2, "Comedy|Drama"), (3, "Toy Story (1995)"), (4, "0")],
         )
         .unwrap();
         assert_eq!(
@@ -703,40 +597,21 @@ mod tests {
                 item_id: "m1".into(),
                 creation_timestamp: None,
                 fields: vec![
-                    (
-                        "GENRES".into(),
-                        Value::Categories(vec!["Comedy".into(), "Drama".into()])
-                    ),
+                    ("GENRES".into(), Value::Categories(vec!["Comedy".into(), "Drama".into()])),
                     ("TITLE".into(), Value::String("Toy Story (1995)".into())),
                     ("ADULT".into(), Value::Bool(false)),
                 ],
             })
         );
-        let r = build_record(
-            &s,
-            DatasetType::Items,
-            &[(0, "m1"), (1, "86400"), (2, "X"), (3, "t")],
-        )
-        .unwrap();
+        let r = build_record(&s, DatasetType::Items, &[(0, "m1"), (1, "86400"), (2, "X"), (3, "t")]).unwrap();
         let Record::Item(item) = r else { panic!() };
         assert_eq!(item.creation_timestamp, Some(86400));
-        let e = build_record(
-            &s,
-            DatasetType::Items,
-            &[(0, "m1"), (1, "86400000000000"), (2, "X")],
-        )
-        .unwrap_err();
+        let e = build_record(&s, DatasetType::Items, &[(0, "m1"), (1, "86400000000000"), (2, "X")]).unwrap_err();
         assert_eq!(e.field, "CREATION_TIMESTAMP");
 
         let users = Schema::default_for(DatasetType::Users);
         let r = build_record(&users, DatasetType::Users, &[(0, "u9")]).unwrap();
-        assert_eq!(
-            r,
-            Record::User(UserRecord {
-                user_id: "u9".into(),
-                fields: vec![]
-            })
-        );
+        assert_eq!(r, Record::User(UserRecord { user_id: "u9".into(), fields: vec![] }));
         // Records survive a serde round trip.
         let back: Record = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);

@@ -57,11 +57,7 @@ pub enum DatasetType {
 
 impl DatasetType {
     /// All dataset types, in Personalize's documentation order.
-    pub const ALL: [DatasetType; 3] = [
-        DatasetType::Interactions,
-        DatasetType::Items,
-        DatasetType::Users,
-    ];
+    pub const ALL: [DatasetType; 3] = [DatasetType::Interactions, DatasetType::Items, DatasetType::Users];
 
     /// The Personalize spelling: `Interactions`, `Items` or `Users`.
     pub fn as_str(self) -> &'static str {
@@ -84,15 +80,9 @@ impl FromStr for DatasetType {
 
     /// Accepts `interactions`, `items` or `users` in any letter case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DatasetType::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                SchemaError::general(format!(
-                    "unknown dataset type {:?} (expected Interactions, Items or Users)",
-                    s
-                ))
-            })
+        DatasetType::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            SchemaError::general(format!("unknown dataset type {:?} (expected Interactions, Items or Users)", s))
+        })
     }
 }
 
@@ -116,14 +106,8 @@ pub enum FieldType {
 
 impl FieldType {
     /// All field types.
-    pub const ALL: [FieldType; 6] = [
-        FieldType::String,
-        FieldType::Int,
-        FieldType::Long,
-        FieldType::Float,
-        FieldType::Double,
-        FieldType::Boolean,
-    ];
+    pub const ALL: [FieldType; 6] =
+        [FieldType::String, FieldType::Int, FieldType::Long, FieldType::Float, FieldType::Double, FieldType::Boolean];
 
     /// The Avro type name (`"string"`, `"long"`, ...).
     pub fn avro_name(self) -> &'static str {
@@ -139,10 +123,7 @@ impl FieldType {
 
     /// Whether values of this type are numbers (int, long, float, double).
     pub fn is_numeric(self) -> bool {
-        matches!(
-            self,
-            FieldType::Int | FieldType::Long | FieldType::Float | FieldType::Double
-        )
+        matches!(self, FieldType::Int | FieldType::Long | FieldType::Float | FieldType::Double)
     }
 
     /// Whether values of this type are integers (int, long).
@@ -162,15 +143,12 @@ impl FromStr for FieldType {
 
     /// Parses an Avro primitive name; Avro names are case-sensitive.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FieldType::ALL
-            .into_iter()
-            .find(|t| t.avro_name() == s)
-            .ok_or_else(|| {
-                SchemaError::general(format!(
-                    "unsupported type {:?} (expected string, int, long, float, double or boolean)",
-                    s
-                ))
-            })
+        FieldType::ALL.into_iter().find(|t| t.avro_name() == s).ok_or_else(|| {
+            SchemaError::general(format!(
+                "unsupported type {:?} (expected string, int, long, float, double or boolean)",
+                s
+            ))
+        })
     }
 }
 
@@ -193,13 +171,7 @@ pub struct Field {
 impl Field {
     /// A non-nullable, non-categorical, non-textual field.
     pub fn new(name: impl Into<String>, ty: FieldType) -> Field {
-        Field {
-            name: name.into(),
-            ty,
-            nullable: false,
-            categorical: false,
-            textual: false,
-        }
+        Field { name: name.into(), ty, nullable: false, categorical: false, textual: false }
     }
 
     /// This field, made nullable.
@@ -222,11 +194,7 @@ impl Field {
 
     /// The field as an Avro JSON object.
     fn to_json(&self) -> Json {
-        let ty = if self.nullable {
-            json!(["null", self.ty.avro_name()])
-        } else {
-            json!(self.ty.avro_name())
-        };
+        let ty = if self.nullable { json!(["null", self.ty.avro_name()]) } else { json!(self.ty.avro_name()) };
         let mut obj = Map::new();
         obj.insert("name".into(), json!(self.name));
         obj.insert("type".into(), ty);
@@ -268,18 +236,12 @@ pub struct SchemaError {
 impl SchemaError {
     /// An error about the schema as a whole.
     pub fn general(reason: impl Into<String>) -> SchemaError {
-        SchemaError {
-            field: None,
-            reason: reason.into(),
-        }
+        SchemaError { field: None, reason: reason.into() }
     }
 
     /// An error about one field.
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> SchemaError {
-        SchemaError {
-            field: Some(field.into()),
-            reason: reason.into(),
-        }
+        SchemaError { field: Some(field.into()), reason: reason.into() }
     }
 }
 
@@ -322,10 +284,7 @@ fn parse_field_type(name: &str, v: &Json) -> Result<(FieldType, bool), SchemaErr
         s.parse::<FieldType>().map_err(|_| {
             SchemaError::field(
                 name,
-                format!(
-                    "unsupported type {:?} (expected string, int, long, float, double or boolean)",
-                    s
-                ),
+                format!("unsupported type {:?} (expected string, int, long, float, double or boolean)", s),
             )
         })
     };
@@ -340,9 +299,7 @@ fn parse_field_type(name: &str, v: &Json) -> Result<(FieldType, bool), SchemaErr
             // Only the exact shapes ["null", T] and [T, "null"] are meaningful
             // to Personalize; wider unions have no CSV representation.
             match names.as_slice() {
-                ["null", t] | [t, "null"] if names.len() == members.len() && *t != "null" => {
-                    Ok((primitive(t)?, true))
-                }
+                ["null", t] | [t, "null"] if names.len() == members.len() && *t != "null" => Ok((primitive(t)?, true)),
                 _ => Err(SchemaError::field(
                     name,
                     format!(
@@ -355,10 +312,7 @@ fn parse_field_type(name: &str, v: &Json) -> Result<(FieldType, bool), SchemaErr
         Json::Null => Err(SchemaError::field(name, "missing \"type\"")),
         other => Err(SchemaError::field(
             name,
-            format!(
-                "unsupported type {}: expected a primitive type name or a [\"null\", T] union",
-                describe(other)
-            ),
+            format!("unsupported type {}: expected a primitive type name or a [\"null\", T] union", describe(other)),
         )),
     }
 }
@@ -368,21 +322,17 @@ fn flag(obj: &Map<String, Json>, name: &str, key: &str) -> Result<bool, SchemaEr
     match obj.get(key) {
         None | Some(Json::Null) => Ok(false),
         Some(Json::Bool(b)) => Ok(*b),
-        Some(other) => Err(SchemaError::field(
-            name,
-            format!("\"{key}\" must be true or false, got {}", describe(other)),
-        )),
+        Some(other) => {
+            Err(SchemaError::field(name, format!("\"{key}\" must be true or false, got {}", describe(other))))
+        }
     }
 }
 
 /// Parses one element of `fields`.
 fn parse_field(index: usize, v: &Json) -> Result<Field, SchemaError> {
-    let obj = v.as_object().ok_or_else(|| {
-        SchemaError::general(format!(
-            "fields[{index}] must be an object, got {}",
-            describe(v)
-        ))
-    })?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| SchemaError::general(format!("fields[{index}] must be an object, got {}", describe(v))))?;
     let name = match obj.get("name") {
         Some(Json::String(s)) => s.clone(),
         Some(other) => {
@@ -391,11 +341,7 @@ fn parse_field(index: usize, v: &Json) -> Result<Field, SchemaError> {
                 describe(other)
             )))
         }
-        None => {
-            return Err(SchemaError::general(format!(
-                "fields[{index}] has no \"name\""
-            )))
-        }
+        None => return Err(SchemaError::general(format!("fields[{index}] has no \"name\""))),
     };
     if name.chars().count() > MAX_FIELD_NAME_LEN {
         // Report a truncated name: echoing a huge name back helps nobody.
@@ -415,30 +361,15 @@ fn parse_field(index: usize, v: &Json) -> Result<Field, SchemaError> {
     let categorical = flag(obj, &name, "categorical")?;
     let textual = flag(obj, &name, "textual")?;
     if categorical && ty != FieldType::String {
-        return Err(SchemaError::field(
-            &name,
-            "categorical is only allowed on string fields",
-        ));
+        return Err(SchemaError::field(&name, "categorical is only allowed on string fields"));
     }
     if textual && ty != FieldType::String {
-        return Err(SchemaError::field(
-            &name,
-            "textual is only allowed on string fields",
-        ));
+        return Err(SchemaError::field(&name, "textual is only allowed on string fields"));
     }
     if categorical && textual {
-        return Err(SchemaError::field(
-            &name,
-            "a field cannot be both categorical and textual",
-        ));
+        return Err(SchemaError::field(&name, "a field cannot be both categorical and textual"));
     }
-    Ok(Field {
-        name,
-        ty,
-        nullable,
-        categorical,
-        textual,
-    })
+    Ok(Field { name, ty, nullable, categorical, textual })
 }
 
 /// Requirements on one reserved field of a dataset type.
@@ -450,87 +381,27 @@ struct Reserved {
 }
 
 const STRING: &[FieldType] = &[FieldType::String];
-const NUMERIC: &[FieldType] = &[
-    FieldType::Float,
-    FieldType::Double,
-    FieldType::Int,
-    FieldType::Long,
-];
+const NUMERIC: &[FieldType] = &[FieldType::Float, FieldType::Double, FieldType::Int, FieldType::Long];
 
 const INTERACTIONS_RESERVED: &[Reserved] = &[
-    Reserved {
-        name: "USER_ID",
-        types: STRING,
-        required: true,
-        nullable_ok: false,
-    },
-    Reserved {
-        name: "ITEM_ID",
-        types: STRING,
-        required: true,
-        nullable_ok: false,
-    },
-    Reserved {
-        name: "TIMESTAMP",
-        types: &[FieldType::Long, FieldType::Int],
-        required: true,
-        nullable_ok: false,
-    },
-    Reserved {
-        name: "EVENT_TYPE",
-        types: STRING,
-        required: false,
-        nullable_ok: true,
-    },
-    Reserved {
-        name: "EVENT_VALUE",
-        types: NUMERIC,
-        required: false,
-        nullable_ok: true,
-    },
-    Reserved {
-        name: "IMPRESSION",
-        types: STRING,
-        required: false,
-        nullable_ok: true,
-    },
-    Reserved {
-        name: "RECOMMENDATION_ID",
-        types: STRING,
-        required: false,
-        nullable_ok: true,
-    },
+    Reserved { name: "USER_ID", types: STRING, required: true, nullable_ok: false },
+    Reserved { name: "ITEM_ID", types: STRING, required: true, nullable_ok: false },
+    Reserved { name: "TIMESTAMP", types: &[FieldType::Long, FieldType::Int], required: true, nullable_ok: false },
+    Reserved { name: "EVENT_TYPE", types: STRING, required: false, nullable_ok: true },
+    Reserved { name: "EVENT_VALUE", types: NUMERIC, required: false, nullable_ok: true },
+    Reserved { name: "IMPRESSION", types: STRING, required: false, nullable_ok: true },
+    Reserved { name: "RECOMMENDATION_ID", types: STRING, required: false, nullable_ok: true },
     // Personalize reserves this one too; it is carried as metadata but does
     // not count against the metadata limit.
-    Reserved {
-        name: "EVENT_ATTRIBUTION_SOURCE",
-        types: STRING,
-        required: false,
-        nullable_ok: true,
-    },
+    Reserved { name: "EVENT_ATTRIBUTION_SOURCE", types: STRING, required: false, nullable_ok: true },
 ];
 
 const ITEMS_RESERVED: &[Reserved] = &[
-    Reserved {
-        name: "ITEM_ID",
-        types: STRING,
-        required: true,
-        nullable_ok: false,
-    },
-    Reserved {
-        name: "CREATION_TIMESTAMP",
-        types: &[FieldType::Long],
-        required: false,
-        nullable_ok: true,
-    },
+    Reserved { name: "ITEM_ID", types: STRING, required: true, nullable_ok: false },
+    Reserved { name: "CREATION_TIMESTAMP", types: &[FieldType::Long], required: false, nullable_ok: true },
 ];
 
-const USERS_RESERVED: &[Reserved] = &[Reserved {
-    name: "USER_ID",
-    types: STRING,
-    required: true,
-    nullable_ok: false,
-}];
+const USERS_RESERVED: &[Reserved] = &[Reserved { name: "USER_ID", types: STRING, required: true, nullable_ok: false }];
 
 /// The reserved fields of a dataset type.
 fn reserved_for(ty: DatasetType) -> &'static [Reserved] {
@@ -569,19 +440,16 @@ impl Schema {
     /// most 1000 characters and are unique ignoring case (Personalize's rule,
     /// which keeps `user_id` from shadowing `USER_ID`). Other keys are ignored.
     pub fn parse(json: &str) -> Result<Schema, SchemaError> {
-        let doc: Json = serde_json::from_str(json)
-            .map_err(|e| SchemaError::general(format!("schema is not valid JSON: {e}")))?;
+        let doc: Json =
+            serde_json::from_str(json).map_err(|e| SchemaError::general(format!("schema is not valid JSON: {e}")))?;
         Schema::from_json(&doc)
     }
 
     /// Parses an already-decoded Avro JSON document (see [`Schema::parse`]).
     pub fn from_json(doc: &Json) -> Result<Schema, SchemaError> {
-        let obj = doc.as_object().ok_or_else(|| {
-            SchemaError::general(format!(
-                "schema must be a JSON object, got {}",
-                describe(doc)
-            ))
-        })?;
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| SchemaError::general(format!("schema must be a JSON object, got {}", describe(doc))))?;
         match obj.get("type") {
             Some(Json::String(t)) if t == "record" => {}
             Some(other) => {
@@ -590,11 +458,7 @@ impl Schema {
                     describe(other)
                 )))
             }
-            None => {
-                return Err(SchemaError::general(
-                    "schema has no \"type\" (expected \"record\")",
-                ))
-            }
+            None => return Err(SchemaError::general("schema has no \"type\" (expected \"record\")")),
         }
         let name = match obj.get("name") {
             Some(Json::String(s)) if !s.is_empty() => s.clone(),
@@ -615,16 +479,12 @@ impl Schema {
                 )))
             }
             None => {
-                return Err(SchemaError::general(format!(
-                    "schema has no \"namespace\" (expected \"{NAMESPACE}\")"
-                )))
+                return Err(SchemaError::general(format!("schema has no \"namespace\" (expected \"{NAMESPACE}\")")))
             }
         }
         let raw_fields = match obj.get("fields") {
             Some(Json::Array(a)) if !a.is_empty() => a,
-            Some(Json::Array(_)) => {
-                return Err(SchemaError::general("schema \"fields\" must not be empty"))
-            }
+            Some(Json::Array(_)) => return Err(SchemaError::general("schema \"fields\" must not be empty")),
             Some(other) => {
                 return Err(SchemaError::general(format!(
                     "schema \"fields\" must be an array, got {}",
@@ -650,11 +510,7 @@ impl Schema {
             }
             fields.push(field);
         }
-        Ok(Schema {
-            name,
-            namespace: NAMESPACE.to_string(),
-            fields,
-        })
+        Ok(Schema { name, namespace: NAMESPACE.to_string(), fields })
     }
 
     /// Checks the rules of dataset type `ty`.
@@ -681,24 +537,14 @@ impl Schema {
                     if !r.types.contains(&f.ty) {
                         return Err(SchemaError::field(
                             r.name,
-                            format!(
-                                "must be of type {} in a {ty} schema, found {}",
-                                type_list(r.types),
-                                f.ty
-                            ),
+                            format!("must be of type {} in a {ty} schema, found {}", type_list(r.types), f.ty),
                         ));
                     }
                     if f.nullable && !r.nullable_ok {
-                        return Err(SchemaError::field(
-                            r.name,
-                            format!("must not be nullable in a {ty} schema"),
-                        ));
+                        return Err(SchemaError::field(r.name, format!("must not be nullable in a {ty} schema")));
                     }
                     if f.textual {
-                        return Err(SchemaError::field(
-                            r.name,
-                            "a reserved field cannot be textual",
-                        ));
+                        return Err(SchemaError::field(r.name, "a reserved field cannot be textual"));
                     }
                 }
                 None if r.required => {
@@ -718,20 +564,13 @@ impl Schema {
                 None => {}
             }
         }
-        let metadata: Vec<&Field> = self
-            .fields
-            .iter()
-            .filter(|f| !reserved.iter().any(|r| r.name == f.name))
-            .collect();
+        let metadata: Vec<&Field> = self.fields.iter().filter(|f| !reserved.iter().any(|r| r.name == f.name)).collect();
         let textual: Vec<&Field> = self.fields.iter().filter(|f| f.textual).collect();
         let limit = match ty {
             DatasetType::Interactions => {
                 for f in &metadata {
                     if f.textual {
-                        return Err(SchemaError::field(
-                            &f.name,
-                            "textual fields are only allowed in Items schemas",
-                        ));
+                        return Err(SchemaError::field(&f.name, "textual fields are only allowed in Items schemas"));
                     }
                     if !(f.categorical || f.ty.is_numeric()) {
                         return Err(SchemaError::field(
@@ -739,11 +578,7 @@ impl Schema {
                             format!(
                                 "Interactions metadata fields must be categorical strings or numeric, found {}{}",
                                 f.ty,
-                                if f.ty == FieldType::String {
-                                    " without \"categorical\": true"
-                                } else {
-                                    ""
-                                }
+                                if f.ty == FieldType::String { " without \"categorical\": true" } else { "" }
                             ),
                         ));
                     }
@@ -764,10 +599,7 @@ impl Schema {
             }
             DatasetType::Users => {
                 if let Some(f) = textual.first() {
-                    return Err(SchemaError::field(
-                        &f.name,
-                        "textual fields are only allowed in Items schemas",
-                    ));
+                    return Err(SchemaError::field(&f.name, "textual fields are only allowed in Items schemas"));
                 }
                 MAX_USER_METADATA
             }
@@ -800,11 +632,7 @@ impl Schema {
             ],
             DatasetType::Users => vec![Field::new("USER_ID", FieldType::String)],
         };
-        Schema {
-            name: ty.as_str().to_string(),
-            namespace: NAMESPACE.to_string(),
-            fields,
-        }
+        Schema { name: ty.as_str().to_string(), namespace: NAMESPACE.to_string(), fields }
     }
 
     /// The schema as an Avro JSON document (with `"version": "1.0"`, as
@@ -889,18 +717,8 @@ mod tests {
         assert_eq!(s.namespace, NAMESPACE);
         assert_eq!(s.fields.len(), 6);
         assert_eq!(s.fields[2], Field::new("TIMESTAMP", FieldType::Long));
-        assert_eq!(
-            s.field("GENRES").unwrap(),
-            &Field::new("GENRES", FieldType::String)
-                .nullable()
-                .categorical()
-        );
-        assert_eq!(
-            s.field("DESCRIPTION").unwrap(),
-            &Field::new("DESCRIPTION", FieldType::String)
-                .nullable()
-                .textual()
-        );
+        assert_eq!(s.field("GENRES").unwrap(), &Field::new("GENRES", FieldType::String).nullable().categorical());
+        assert_eq!(s.field("DESCRIPTION").unwrap(), &Field::new("DESCRIPTION", FieldType::String).nullable().textual());
         // Lookup is case-sensitive like Personalize.
         assert!(s.field("genres").is_none());
         assert_eq!(s.field_index("EVENT_TYPE"), Some(3));
@@ -950,18 +768,12 @@ mod tests {
                 r#"{"type":"record","name":"X","namespace":"com.example","fields":[{"name":"A","type":"string"}]}"#,
                 "\"namespace\" must be \"com.amazonaws.personalize.schema\"",
             ),
-            (
-                r#"{"type":"record","name":"X","fields":[{"name":"A","type":"string"}]}"#,
-                "no \"namespace\"",
-            ),
+            (r#"{"type":"record","name":"X","fields":[{"name":"A","type":"string"}]}"#, "no \"namespace\""),
             (
                 r#"{"type":"record","name":"X","namespace":"com.amazonaws.personalize.schema","fields":[]}"#,
                 "must not be empty",
             ),
-            (
-                r#"{"type":"record","name":"X","namespace":"com.amazonaws.personalize.schema"}"#,
-                "no \"fields\"",
-            ),
+            (r#"{"type":"record","name":"X","namespace":"com.amazonaws.personalize.schema"}"#, "no \"fields\""),
             (
                 r#"{"type":"record","namespace":"com.amazonaws.personalize.schema","fields":[{"name":"A","type":"string"}]}"#,
                 "no \"name\"",
@@ -979,10 +791,7 @@ mod tests {
         let e = err_fields(r#"{"name":"GENRES","type":"int","categorical":true}"#);
         assert_eq!(e.field.as_deref(), Some("GENRES"));
         assert_eq!(e.reason, "categorical is only allowed on string fields");
-        assert_eq!(
-            e.to_string(),
-            "field GENRES: categorical is only allowed on string fields"
-        );
+        assert_eq!(e.to_string(), "field GENRES: categorical is only allowed on string fields");
     }
 
     #[test]
@@ -1001,33 +810,15 @@ mod tests {
     #[test]
     fn rejects_unsupported_types_and_unions() {
         let cases: &[(&str, &str)] = &[
-            (
-                r#"{"name":"A","type":"bytes"}"#,
-                "unsupported type \"bytes\"",
-            ),
+            (r#"{"name":"A","type":"bytes"}"#, "unsupported type \"bytes\""),
             (r#"{"name":"A","type":"null"}"#, "\"null\" alone"),
-            (
-                r#"{"name":"A","type":["null","string","int"]}"#,
-                "unsupported union",
-            ),
-            (
-                r#"{"name":"A","type":["string","int"]}"#,
-                "unsupported union",
-            ),
-            (
-                r#"{"name":"A","type":["null","null"]}"#,
-                "unsupported union",
-            ),
-            (
-                r#"{"name":"A","type":["null","map"]}"#,
-                "unsupported type \"map\"",
-            ),
+            (r#"{"name":"A","type":["null","string","int"]}"#, "unsupported union"),
+            (r#"{"name":"A","type":["string","int"]}"#, "unsupported union"),
+            (r#"{"name":"A","type":["null","null"]}"#, "unsupported union"),
+            (r#"{"name":"A","type":["null","map"]}"#, "unsupported type \"map\""),
             (r#"{"name":"A","type":{"type":"long"}}"#, "unsupported type"),
             (r#"{"name":"A"}"#, "missing \"type\""),
-            (
-                r#"{"name":"A","type":"String"}"#,
-                "unsupported type \"String\"",
-            ),
+            (r#"{"name":"A","type":"String"}"#, "unsupported type \"String\""),
         ];
         for (f, want) in cases {
             let e = err_fields(f);
@@ -1048,10 +839,7 @@ mod tests {
         assert!(e.reason.contains("longer than 1000"));
         // Exactly 1000 is fine.
         let ok = "A".repeat(1000);
-        assert!(Schema::parse(&with_fields(&format!(
-            r#"{{"name":"{ok}","type":"string"}}"#
-        )))
-        .is_ok());
+        assert!(Schema::parse(&with_fields(&format!(r#"{{"name":"{ok}","type":"string"}}"#))).is_ok());
         let e = err_fields(r#"{"type":"string"}"#);
         assert_eq!(e.field, None);
         assert!(e.reason.contains("fields[0] has no \"name\""));
@@ -1061,12 +849,9 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_names_ignoring_case() {
-        let e =
-            err_fields(r#"{"name":"USER_ID","type":"string"},{"name":"user_id","type":"string"}"#);
+        let e = err_fields(r#"{"name":"USER_ID","type":"string"},{"name":"user_id","type":"string"}"#);
         assert_eq!(e.field.as_deref(), Some("user_id"));
-        assert!(e
-            .reason
-            .contains("duplicate field name (already declared as USER_ID"));
+        assert!(e.reason.contains("duplicate field name (already declared as USER_ID"));
     }
 
     #[test]
@@ -1088,11 +873,7 @@ mod tests {
 
         let base = r#"{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"long"}"#;
         let check = |extra: &str, field: Option<&str>, want: &str| {
-            let json = if extra.is_empty() {
-                with_fields(base)
-            } else {
-                with_fields(&format!("{base},{extra}"))
-            };
+            let json = if extra.is_empty() { with_fields(base) } else { with_fields(&format!("{base},{extra}")) };
             let s = Schema::parse(&json).unwrap();
             let e = s.validate_for(DatasetType::Interactions).unwrap_err();
             assert_eq!(e.field.as_deref(), field, "{extra}");
@@ -1103,21 +884,9 @@ mod tests {
             Some("EVENT_VALUE"),
             "must be of type float, double, int or long",
         );
-        check(
-            r#"{"name":"EVENT_TYPE","type":"long"}"#,
-            Some("EVENT_TYPE"),
-            "must be of type string",
-        );
-        check(
-            r#"{"name":"PLAIN","type":"string"}"#,
-            Some("PLAIN"),
-            "categorical strings or numeric",
-        );
-        check(
-            r#"{"name":"FLAG","type":"boolean"}"#,
-            Some("FLAG"),
-            "categorical strings or numeric",
-        );
+        check(r#"{"name":"EVENT_TYPE","type":"long"}"#, Some("EVENT_TYPE"), "must be of type string");
+        check(r#"{"name":"PLAIN","type":"string"}"#, Some("PLAIN"), "categorical strings or numeric");
+        check(r#"{"name":"FLAG","type":"boolean"}"#, Some("FLAG"), "categorical strings or numeric");
         check(
             r#"{"name":"M1","type":"int"},{"name":"M2","type":"int"},{"name":"M3","type":"int"},{"name":"M4","type":"int"},{"name":"M5","type":"int"},{"name":"M6","type":"int"}"#,
             None,
@@ -1163,10 +932,7 @@ mod tests {
         // Exactly 5 metadata fields is fine.
         let five = Schema::parse(&with_fields(&format!(
             "{base},{}",
-            (1..=5)
-                .map(|i| format!(r#"{{"name":"M{i}","type":"int"}}"#))
-                .collect::<Vec<_>>()
-                .join(",")
+            (1..=5).map(|i| format!(r#"{{"name":"M{i}","type":"int"}}"#)).collect::<Vec<_>>().join(",")
         )))
         .unwrap();
         five.validate_for(DatasetType::Interactions).unwrap();
@@ -1182,14 +948,7 @@ mod tests {
         .unwrap();
         items.validate_for(DatasetType::Items).unwrap();
         // Missing ITEM_ID for Interactions, USER_ID for Users.
-        assert_eq!(
-            items
-                .validate_for(DatasetType::Users)
-                .unwrap_err()
-                .field
-                .as_deref(),
-            Some("USER_ID")
-        );
+        assert_eq!(items.validate_for(DatasetType::Users).unwrap_err().field.as_deref(), Some("USER_ID"));
 
         let two_textual = Schema::parse(&with_fields(
             r#"{"name":"ITEM_ID","type":"string"},{"name":"A","type":"string","textual":true},{"name":"B","type":"string","textual":true}"#,
@@ -1212,19 +971,11 @@ mod tests {
             f.extend((0..n).map(|i| format!(r#"{{"name":"M{i}","type":"double"}}"#)));
             Schema::parse(&with_fields(&f.join(","))).unwrap()
         };
-        many("ITEM_ID", 50)
-            .validate_for(DatasetType::Items)
-            .unwrap();
-        let e = many("ITEM_ID", 51)
-            .validate_for(DatasetType::Items)
-            .unwrap_err();
+        many("ITEM_ID", 50).validate_for(DatasetType::Items).unwrap();
+        let e = many("ITEM_ID", 51).validate_for(DatasetType::Items).unwrap_err();
         assert!(e.reason.contains("at most 50 metadata fields"), "{e}");
-        many("USER_ID", 25)
-            .validate_for(DatasetType::Users)
-            .unwrap();
-        let e = many("USER_ID", 26)
-            .validate_for(DatasetType::Users)
-            .unwrap_err();
+        many("USER_ID", 25).validate_for(DatasetType::Users).unwrap();
+        let e = many("USER_ID", 26).validate_for(DatasetType::Users).unwrap_err();
         assert!(e.reason.contains("at most 25 metadata fields"), "{e}");
 
         let users_textual = Schema::parse(&with_fields(
@@ -1243,22 +994,12 @@ mod tests {
             let text = s.to_avro_json();
             assert_eq!(Schema::parse(&text).unwrap(), s);
             // Serde goes through the Avro text.
-            let via_serde: Schema =
-                serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+            let via_serde: Schema = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
             assert_eq!(via_serde, s);
         }
         let d = Schema::default_for(DatasetType::Interactions);
         let names: Vec<&str> = d.fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "USER_ID",
-                "ITEM_ID",
-                "TIMESTAMP",
-                "EVENT_TYPE",
-                "EVENT_VALUE"
-            ]
-        );
+        assert_eq!(names, ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"]);
         assert!(d.field("EVENT_VALUE").unwrap().nullable);
         let example = Schema::parse(EXAMPLE).unwrap();
         assert_eq!(Schema::parse(&example.to_avro_json()).unwrap(), example);
@@ -1271,19 +1012,10 @@ mod tests {
         assert_eq!(DatasetType::Interactions.to_string(), "Interactions");
         assert_eq!("ITEMS".parse::<DatasetType>().unwrap(), DatasetType::Items);
         assert_eq!("users".parse::<DatasetType>().unwrap(), DatasetType::Users);
-        assert_eq!(
-            "Interactions".parse::<DatasetType>().unwrap(),
-            DatasetType::Interactions
-        );
+        assert_eq!("Interactions".parse::<DatasetType>().unwrap(), DatasetType::Interactions);
         assert!("actions".parse::<DatasetType>().is_err());
-        assert_eq!(
-            serde_json::to_string(&DatasetType::Items).unwrap(),
-            "\"Items\""
-        );
-        assert_eq!(
-            serde_json::from_str::<DatasetType>("\"users\"").unwrap(),
-            DatasetType::Users
-        );
+        assert_eq!(serde_json::to_string(&DatasetType::Items).unwrap(), "\"Items\"");
+        assert_eq!(serde_json::from_str::<DatasetType>("\"users\"").unwrap(), DatasetType::Users);
         assert!(is_reserved(DatasetType::Interactions, "EVENT_VALUE"));
         assert!(!is_reserved(DatasetType::Items, "EVENT_VALUE"));
     }

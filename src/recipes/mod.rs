@@ -347,8 +347,10 @@ pub fn parse_weights(text: &str) -> Result<Vec<(String, f64)>, String> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|pair| {
-            let (name, weight) = pair.split_once('=').ok_or_else(|| format!("event_type_weights: {pair:?} is not TYPE=WEIGHT"))?;
-            let weight: f64 = weight.trim().parse().map_err(|_| format!("event_type_weights: {weight:?} is not a number"))?;
+            let (name, weight) =
+                pair.split_once('=').ok_or_else(|| format!("event_type_weights: {pair:?} is not TYPE=WEIGHT"))?;
+            let weight: f64 =
+                weight.trim().parse().map_err(|_| format!("event_type_weights: {weight:?} is not a number"))?;
             if !(weight.is_finite() && weight >= 0.0) {
                 return Err(format!("event_type_weights: weight of {name} must be a non-negative number"));
             }

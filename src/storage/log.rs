@@ -134,9 +134,7 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions {
-            segment_bytes: DEFAULT_SEGMENT_BYTES,
-        }
+        LogOptions { segment_bytes: DEFAULT_SEGMENT_BYTES }
     }
 }
 
@@ -226,10 +224,7 @@ impl fmt::Display for Defect {
             Defect::UnsupportedVersion(v) => write!(f, "unsupported segment format version {v}"),
             Defect::ShortRecordHeader => write!(f, "incomplete record header"),
             Defect::ZeroLength => write!(f, "zero-length record (zero-filled tail?)"),
-            Defect::TooLong(len) => write!(
-                f,
-                "record length {len} exceeds the maximum of {MAX_RECORD_BYTES} bytes"
-            ),
+            Defect::TooLong(len) => write!(f, "record length {len} exceeds the maximum of {MAX_RECORD_BYTES} bytes"),
             Defect::PastEof(len) => write!(f, "record length {len} reaches past the end of file"),
             Defect::ChecksumMismatch => write!(f, "record checksum mismatch"),
         }
@@ -256,14 +251,8 @@ fn scan_segment(path: &Path) -> io::Result<SegmentScan> {
     let file = File::open(path)?;
     let file_len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
-    let result = |records: u64, valid_len: u64, defect: Option<Defect>| {
-        Ok(SegmentScan {
-            records,
-            valid_len,
-            file_len,
-            defect,
-        })
-    };
+    let result =
+        |records: u64, valid_len: u64, defect: Option<Defect>| Ok(SegmentScan { records, valid_len, file_len, defect });
 
     if file_len < SEGMENT_HEADER_LEN {
         return result(0, 0, Some(Defect::ShortSegmentHeader));
@@ -295,8 +284,7 @@ fn scan_segment(path: &Path) -> io::Result<SegmentScan> {
         reader.read_exact(&mut rec_header)?;
         let len_bytes = [rec_header[0], rec_header[1], rec_header[2], rec_header[3]];
         let len = u32::from_le_bytes(len_bytes);
-        let stored_crc =
-            u32::from_le_bytes([rec_header[4], rec_header[5], rec_header[6], rec_header[7]]);
+        let stored_crc = u32::from_le_bytes([rec_header[4], rec_header[5], rec_header[6], rec_header[7]]);
         let defect = if len == 0 {
             Some(Defect::ZeroLength)
         } else if len as usize > MAX_RECORD_BYTES {
@@ -418,10 +406,7 @@ impl EventLog {
         }
         found.sort_by_key(|(first, _)| *first);
 
-        let mut report = RecoveryReport {
-            segments: found.len(),
-            ..RecoveryReport::default()
-        };
+        let mut report = RecoveryReport { segments: found.len(), ..RecoveryReport::default() };
         let mut next_lsn: Lsn = 0;
         let mut segment_len = SEGMENT_HEADER_LEN;
         let mut segment_records = 0;
@@ -455,11 +440,7 @@ impl EventLog {
                         "corrupt event log segment {} at byte offset {}: {defect}{}",
                         path.display(),
                         scan.valid_len,
-                        if is_last {
-                            ""
-                        } else {
-                            " (not the last segment, refusing to drop data)"
-                        }
+                        if is_last { "" } else { " (not the last segment, refusing to drop data)" }
                     )));
                 }
             }
@@ -472,19 +453,13 @@ impl EventLog {
         report.records = next_lsn;
 
         let file = match found.last() {
-            Some((_, path)) => OpenOptions::new()
-                .append(true)
-                .open(path)
-                .map_err(|e| with_path(path, e))?,
+            Some((_, path)) => OpenOptions::new().append(true).open(path).map_err(|e| with_path(path, e))?,
             None => {
                 // Fresh log: create the first segment and make it durable right away, so the
                 // directory never holds a segment whose header could be torn by an early crash.
                 let path = dir.join(segment_file_name(0));
-                let mut file = OpenOptions::new()
-                    .append(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|e| with_path(&path, e))?;
+                let mut file =
+                    OpenOptions::new().append(true).create_new(true).open(&path).map_err(|e| with_path(&path, e))?;
                 file.write_all(&SEGMENT_MAGIC)?;
                 file.sync_all()?;
                 sync_dir(&dir)?;
@@ -516,18 +491,12 @@ impl EventLog {
     pub fn append(&mut self, payload: &[u8]) -> io::Result<Lsn> {
         if payload.is_empty() {
             // Zero lengths are reserved to detect zero-filled tails (see module docs).
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "event log: empty payloads are not allowed",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "event log: empty payloads are not allowed"));
         }
         if payload.len() > MAX_RECORD_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "event log: payload of {} bytes exceeds the maximum of {MAX_RECORD_BYTES}",
-                    payload.len()
-                ),
+                format!("event log: payload of {} bytes exceeds the maximum of {MAX_RECORD_BYTES}", payload.len()),
             ));
         }
         self.guarded(|log| {
@@ -592,37 +561,19 @@ impl EventLog {
         if from > self.next_lsn {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "event log: read_from({from}) is past the end of the log ({} records)",
-                    self.next_lsn
-                ),
+                format!("event log: read_from({from}) is past the end of the log ({} records)", self.next_lsn),
             ));
         }
         // The segment containing `from` is the last one starting at or before it.
-        let start = self
-            .segments
-            .partition_point(|(first, _)| *first <= from)
-            .saturating_sub(1);
+        let start = self.segments.partition_point(|(first, _)| *first <= from).saturating_sub(1);
         let pending = (start..self.segments.len())
             .map(|i| {
                 let (first, path) = &self.segments[i];
-                let end = self
-                    .segments
-                    .get(i + 1)
-                    .map_or(self.next_lsn, |(next_first, _)| *next_first);
-                SegmentSpan {
-                    path: path.clone(),
-                    first: *first,
-                    end,
-                }
+                let end = self.segments.get(i + 1).map_or(self.next_lsn, |(next_first, _)| *next_first);
+                SegmentSpan { path: path.clone(), first: *first, end }
             })
             .collect();
-        Ok(LogReader {
-            pending,
-            cursor: None,
-            from,
-            finished: false,
-        })
+        Ok(LogReader { pending, cursor: None, from, finished: false })
     }
 
     /// The directory holding the segment files.
@@ -654,11 +605,7 @@ impl EventLog {
 
         let first = self.next_lsn;
         let path = self.dir.join(segment_file_name(first));
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| with_path(&path, e))?;
+        let file = OpenOptions::new().append(true).create_new(true).open(&path).map_err(|e| with_path(&path, e))?;
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
         writer.write_all(&SEGMENT_MAGIC)?;
         // Replacing drops the old writer; its buffer is already empty, so nothing is lost.
@@ -700,12 +647,7 @@ impl SegmentCursor {
         if header != SEGMENT_MAGIC {
             return Err(invalid_data("bad segment header".to_string()));
         }
-        Ok(SegmentCursor {
-            next: span.first,
-            span,
-            reader,
-            offset: SEGMENT_HEADER_LEN,
-        })
+        Ok(SegmentCursor { next: span.first, span, reader, offset: SEGMENT_HEADER_LEN })
     }
 
     /// Reads the next record header and returns the payload length and stored crc.
@@ -806,11 +748,7 @@ impl LogReader {
                     continue;
                 }
             };
-            let step = if cursor.next < self.from {
-                cursor.skip().map(|()| None)
-            } else {
-                cursor.read().map(Some)
-            };
+            let step = if cursor.next < self.from { cursor.skip().map(|()| None) } else { cursor.read().map(Some) };
             match step {
                 Ok(Some(record)) => return Ok(Some(record)),
                 Ok(None) => {}
@@ -853,9 +791,7 @@ mod tests {
 
     /// A deterministic payload of `len` bytes, distinct per `seed`.
     fn payload_of(seed: usize, len: usize) -> Vec<u8> {
-        (0..len)
-            .map(|j| (seed.wrapping_mul(31).wrapping_add(j * 7) % 251) as u8)
-            .collect()
+        (0..len).map(|j| (seed.wrapping_mul(31).wrapping_add(j * 7) % 251) as u8).collect()
     }
 
     /// Payloads of varying length 1..=37.
@@ -864,10 +800,7 @@ mod tests {
     }
 
     fn read_all(log: &EventLog, from: Lsn) -> Vec<(Lsn, Vec<u8>)> {
-        log.read_from(from)
-            .expect("read_from")
-            .collect::<io::Result<Vec<_>>>()
-            .expect("read records")
+        log.read_from(from).expect("read_from").collect::<io::Result<Vec<_>>>().expect("read records")
     }
 
     fn payloads_read(log: &EventLog) -> Vec<Vec<u8>> {
@@ -899,34 +832,17 @@ mod tests {
     }
 
     fn set_len(path: &Path, len: u64) {
-        OpenOptions::new()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_len(len)
-            .unwrap();
+        OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
     }
 
     #[test]
     fn segment_names() {
         assert_eq!(segment_file_name(42), "00000000000000000042.seg");
-        assert_eq!(
-            parse_segment_name(OsStr::new("00000000000000000042.seg")),
-            Some(42)
-        );
+        assert_eq!(parse_segment_name(OsStr::new("00000000000000000042.seg")), Some(42));
         assert_eq!(parse_segment_name(OsStr::new("42.seg")), None);
-        assert_eq!(
-            parse_segment_name(OsStr::new("0000000000000000004x.seg")),
-            None
-        );
-        assert_eq!(
-            parse_segment_name(OsStr::new("00000000000000000042.seg.tmp")),
-            None
-        );
-        assert_eq!(
-            parse_segment_name(OsStr::new("99999999999999999999.seg")),
-            None
-        );
+        assert_eq!(parse_segment_name(OsStr::new("0000000000000000004x.seg")), None);
+        assert_eq!(parse_segment_name(OsStr::new("00000000000000000042.seg.tmp")), None);
+        assert_eq!(parse_segment_name(OsStr::new("99999999999999999999.seg")), None);
     }
 
     #[test]
@@ -964,19 +880,11 @@ mod tests {
             assert_eq!(payloads_read(&log), payloads);
         }
         let segs = segment_files(tmp.path());
-        assert!(
-            segs.len() > 5,
-            "expected several segments, got {}",
-            segs.len()
-        );
+        assert!(segs.len() > 5, "expected several segments, got {}", segs.len());
         // Every segment but the last was closed only once it had reached segment_bytes.
         for seg in &segs[..segs.len() - 1] {
             let len = fs::metadata(seg).unwrap().len();
-            assert!(
-                len >= 100,
-                "segment {} closed at {len} bytes",
-                seg.display()
-            );
+            assert!(len >= 100, "segment {} closed at {len} bytes", seg.display());
         }
 
         let (mut log, report) = EventLog::open(tmp.path(), opts(100)).unwrap();
@@ -1164,10 +1072,7 @@ mod tests {
             let msg = err.to_string();
             let name = middle.file_name().unwrap().to_str().unwrap();
             assert!(msg.contains(name), "message should name the file: {msg}");
-            assert!(
-                msg.contains("offset 8"),
-                "message should name the offset: {msg}"
-            );
+            assert!(msg.contains("offset 8"), "message should name the offset: {msg}");
             fs::write(middle, original).unwrap();
         }
         // Nothing was modified by the failed opens.
