@@ -36,6 +36,9 @@ use crate::types::*;
 /// A collection at epoch granularity.
 pub type Coll<'s, D> = VecCollection<'s, Epoch, D, isize>;
 
+/// A count per `(item, event type)`.
+pub type ItemTypeCounts<'s> = Coll<'s, ((ItemId, EventTypeId), isize)>;
+
 /// The graph's inputs.
 pub struct Inputs<'s> {
     /// Every interaction (`+1`), retracted (`-1`) when its user's data is deleted.
@@ -49,9 +52,9 @@ pub struct Inputs<'s> {
 /// The graph's outputs, each a consolidated collection whose updates say exactly how the statistic changed.
 pub struct Outputs<'s> {
     /// Distinct users per `(item, event type)`, and per `(item, ANY_EVENT_TYPE)`.
-    pub item_users: Coll<'s, ((ItemId, EventTypeId), isize)>,
+    pub item_users: ItemTypeCounts<'s>,
     /// Events per `(item, event type)`, and per `(item, ANY_EVENT_TYPE)`.
-    pub item_events: Coll<'s, ((ItemId, EventTypeId), isize)>,
+    pub item_events: ItemTypeCounts<'s>,
     /// Events per `(item, trend bucket)`.
     pub trend: Coll<'s, ((ItemId, i64), isize)>,
     /// Each user's recent window.
@@ -98,9 +101,7 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
 /// under a second key: event counts sum the per-type counts' (few) changes, and distinct users per item
 /// deduplicate the per-type distinct `(item, user)` rows, which are already fewer than the events. Distinct
 /// uses `distinct_total` (one arrangement, no output trace) since epochs are totally ordered.
-pub fn popularity<'s>(
-    events: Coll<'s, Interaction>,
-) -> (Coll<'s, ((ItemId, EventTypeId), isize)>, Coll<'s, ((ItemId, EventTypeId), isize)>) {
+pub fn popularity<'s>(events: Coll<'s, Interaction>) -> (ItemTypeCounts<'s>, ItemTypeCounts<'s>) {
     let per_type_events = events.clone().map(|e| (e.item, e.event_type)).count_total();
     let item_events = per_type_events.clone().concat(sum_over_types(per_type_events));
 

@@ -29,12 +29,15 @@ fn apply_multi<V: PartialEq>(list: &mut Multi<V>, value: V, diff: isize) {
     }
 }
 
+/// Items ranked by distinct users, per event type.
+type PopularityRanks = HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>;
+
 /// Everything queries read.
 #[derive(Default)]
 pub struct ServingIndex {
     item_users: DashMap<(ItemId, EventTypeId), i64>,
     item_events: DashMap<(ItemId, EventTypeId), i64>,
-    popular: Mutex<HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>>,
+    popular: Mutex<PopularityRanks>,
     trend: Mutex<BTreeMap<i64, HashMap<ItemId, i64>>>,
     recent: DashMap<UserId, Multi<RecentEntry>>,
     /// Per item, its candidates with multiplicities: a map, because hot items' lists hold hundreds of

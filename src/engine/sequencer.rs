@@ -19,6 +19,9 @@ use crate::model::ids::IdSpace;
 use crate::storage::log::EventLog;
 use crate::storage::records::{InteractionDetails, LogRecord};
 
+/// Where a submission's acknowledgement (its epoch, or why it failed) goes.
+pub type AckSender = tokio::sync::oneshot::Sender<Result<Epoch, String>>;
+
 /// A request to the sequencer.
 pub enum Command {
     /// Make these records durable, then acknowledge with their epoch.
@@ -26,7 +29,7 @@ pub enum Command {
         /// The records.
         records: Vec<Submission>,
         /// Where the acknowledgement goes.
-        ack: tokio::sync::oneshot::Sender<Result<Epoch, String>>,
+        ack: AckSender,
     },
     /// Stop after the submissions already queued.
     Shutdown,
@@ -148,7 +151,7 @@ impl Sequencer {
     }
 
     /// Logs, syncs, feeds and acknowledges one group of submissions as one epoch.
-    fn commit(&mut self, group: Vec<(Vec<Submission>, tokio::sync::oneshot::Sender<Result<Epoch, String>>)>) {
+    fn commit(&mut self, group: Vec<(Vec<Submission>, AckSender)>) {
         if group.is_empty() {
             return;
         }
