@@ -6,6 +6,8 @@
 //! every error. Two kinds: *graph* parameters shape the dataflows (a new value needs its own engine),
 //! *query* parameters only change how answers are scored.
 
+pub mod als;
+
 use std::collections::BTreeMap;
 
 /// The values a hyperparameter may take.
