@@ -22,7 +22,7 @@ use crate::model::schema::DatasetType;
 use crate::recipes::HyperValues;
 use crate::recommend::UserQuery;
 use dataset::Dataset;
-use models::{EngineModel, EngineRecipe, PopularityBaseline};
+use models::{AlsEvaluator, EngineModel, EngineRecipe, PopularityBaseline};
 use protocols::Model;
 
 /// Which protocol(s) to run.
@@ -45,6 +45,8 @@ pub enum RecipeName {
     UserPersonalization,
     /// Distinct users per item.
     PopularityCount,
+    /// Implicit matrix factorisation (conjugate gradient), users folded in per event.
+    Als,
     /// The plain popularity baseline (no engine), to check the protocols against the baseline figures.
     BaselinePop,
 }
@@ -109,6 +111,16 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>
 pub fn model(recipe: RecipeName, values: &HyperValues, data: &Dataset) -> anyhow::Result<Box<dyn Model>> {
     let engine_recipe = match recipe {
         RecipeName::BaselinePop => return Ok(Box::new(PopularityBaseline::default())),
+        RecipeName::Als => {
+            let params = crate::recipes::als::AlsParams {
+                factors: values.number("factors") as usize,
+                regularization: values.number("regularization") as f32,
+                alpha: values.number("alpha") as f32,
+                iterations: values.number("iterations") as usize,
+                ..Default::default()
+            };
+            return Ok(Box::new(AlsEvaluator::new(params, values.number("retrain_every") as usize, data)));
+        }
         RecipeName::UserPersonalization => EngineRecipe::UserPersonalization,
         RecipeName::PopularityCount => EngineRecipe::PopularityCount,
     };
@@ -124,6 +136,7 @@ pub fn registry_name(recipe: RecipeName) -> &'static str {
     match recipe {
         RecipeName::UserPersonalization => "user-personalization",
         RecipeName::PopularityCount | RecipeName::BaselinePop => "popularity-count",
+        RecipeName::Als => "als",
     }
 }
 

@@ -100,3 +100,77 @@ impl Model for EngineModel {
             .collect())
     }
 }
+
+/// The `als` recipe under evaluation: item factors trained on the first feed, each later event folds its
+/// user in at once (an exact least-squares solve against the fixed item factors), and the item factors are
+/// refreshed with warm sweeps every `retrain_every` events — what the serving side does in the background.
+pub struct AlsEvaluator {
+    params: crate::recipes::als::AlsParams,
+    retrain_every: usize,
+    data: crate::recipes::als::Interactions,
+    model: Option<crate::recipes::als::AlsModel>,
+    history: HashMap<u32, Vec<(u32, f32)>>,
+    popularity: PopularityBaseline,
+    since_retrain: usize,
+}
+
+impl AlsEvaluator {
+    /// A model with these parameters.
+    pub fn new(params: crate::recipes::als::AlsParams, retrain_every: usize, data: &Dataset) -> Self {
+        AlsEvaluator {
+            params,
+            retrain_every,
+            data: crate::recipes::als::Interactions::new(data.users.len(), data.items.len()),
+            model: None,
+            history: HashMap::new(),
+            popularity: PopularityBaseline::default(),
+            since_retrain: 0,
+        }
+    }
+}
+
+impl Model for AlsEvaluator {
+    fn feed(&mut self, data: &Dataset, events: &[usize]) -> anyhow::Result<()> {
+        self.popularity.feed(data, events)?;
+        let mut touched = HashSet::new();
+        for &i in events {
+            let e = data.events[i];
+            self.data.add(e.user, e.item, 1.0);
+            let items = self.history.entry(e.user).or_default();
+            match items.iter_mut().find(|(item, _)| *item == e.item) {
+                Some(slot) => slot.1 += 1.0,
+                None => items.push((e.item, 1.0)),
+            }
+            touched.insert(e.user);
+        }
+        self.since_retrain += events.len();
+        match &mut self.model {
+            None => {
+                self.data.finalize();
+                self.model = Some(crate::recipes::als::AlsModel::train(&self.data, &self.params));
+                self.since_retrain = 0;
+            }
+            Some(model) if self.retrain_every > 0 && self.since_retrain >= self.retrain_every => {
+                self.data.finalize();
+                model.iterate(&self.data, 1);
+                self.since_retrain = 0;
+            }
+            Some(model) => {
+                for user in touched {
+                    let vector = model.fold_in(&self.history[&user]);
+                    model.set_user(user, vector);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn recommend(&mut self, data: &Dataset, user: u32, n: usize, exclude: &HashSet<u32>) -> anyhow::Result<Vec<u32>> {
+        match self.model.as_ref().and_then(|m| m.user_vector(user).map(|v| (m, v.to_vec()))) {
+            Some((model, vector)) if self.history.contains_key(&user) => {
+                Ok(model.top_n(&vector, n, &|item| exclude.contains(&item)).into_iter().map(|(i, _)| i).collect())
+            }
+            _ => self.popularity.recommend(data, user, n, exclude),
+        }
+    }
+}

@@ -239,6 +239,51 @@ pub static RECIPES: &[RecipeDef] = &[
             scope: Scope::Query,
         }],
     },
+    RecipeDef {
+        name: "als",
+        arn_name: "streamrec-als",
+        kind: RecipeKind::UserPersonalization,
+        description: "Matrix factorisation for implicit feedback (Hu, Koren & Volinsky 2008) solved with conjugate \
+                      gradient; a user's vector is re-solved against the item factors with each of their events, \
+                      and the item factors are refreshed with warm sweeps in the background.",
+        hyperparameters: &[
+            HyperParameter {
+                name: "factors",
+                doc: "Latent factors.",
+                default: "64",
+                range: Range::Integer(4, 512),
+                scope: Scope::Graph,
+            },
+            HyperParameter {
+                name: "regularization",
+                doc: "L2 regularisation of both factor matrices.",
+                default: "0.1",
+                range: Range::Continuous(0.0001, 100.0),
+                scope: Scope::Graph,
+            },
+            HyperParameter {
+                name: "alpha",
+                doc: "Confidence per interaction: c = 1 + alpha · count.",
+                default: "10",
+                range: Range::Continuous(0.1, 200.0),
+                scope: Scope::Graph,
+            },
+            HyperParameter {
+                name: "iterations",
+                doc: "Alternating sweeps of the initial training.",
+                default: "15",
+                range: Range::Integer(1, 100),
+                scope: Scope::Graph,
+            },
+            HyperParameter {
+                name: "retrain_every",
+                doc: "Events between warm sweeps of the item factors (0: never; users are always folded in at once).",
+                default: "1000",
+                range: Range::Integer(0, 10_000_000),
+                scope: Scope::Graph,
+            },
+        ],
+    },
 ];
 
 /// Looks a recipe up by streamrec name, ARN name or full ARN.
