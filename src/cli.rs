@@ -47,6 +47,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Offline evaluation of a recipe under the HOLDOUT, NEXT and PERSONALIZE protocols.
     Evaluate(crate::evaluate::EvaluateArgs),
+    /// Hyperparameter optimisation (and, with --auto, recipe selection) on a validation split.
+    Tune(crate::evaluate::tune::TuneArgs),
     /// Benchmarks: the dataflows on a synthetic Zipf stream, and HTTP ingest/query load.
     Bench(crate::bench::BenchArgs),
 }
@@ -314,6 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => replay(args),
         Command::Bench(args) => crate::bench::run(args),
         Command::Evaluate(args) => crate::evaluate::run(args),
+        Command::Tune(args) => crate::evaluate::tune::run(args),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod metrics;
 pub mod models;
 pub mod protocols;
+pub mod tune;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -108,7 +109,12 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>
 }
 
 /// Builds the model of a recipe with resolved hyperparameters.
-pub fn model(recipe: RecipeName, values: &HyperValues, data: &Dataset) -> anyhow::Result<Box<dyn Model>> {
+pub fn model(
+    recipe: RecipeName,
+    values: &HyperValues,
+    data: &Dataset,
+    workers: usize,
+) -> anyhow::Result<Box<dyn Model>> {
     let engine_recipe = match recipe {
         RecipeName::BaselinePop => return Ok(Box::new(PopularityBaseline::default())),
         RecipeName::Als => {
@@ -126,6 +132,7 @@ pub fn model(recipe: RecipeName, values: &HyperValues, data: &Dataset) -> anyhow
     };
     let dir = std::env::temp_dir().join(format!("streamrec-evaluate-{}-{}", std::process::id(), rand::random::<u32>()));
     let mut config = EngineConfig::new(dir);
+    config.workers = workers;
     config.params = values.graph_params(&config.params);
     let query = UserQuery::from_recipe(values, 25).map_err(|e| anyhow::anyhow!(e))?;
     Ok(Box::new(EngineModel::new(config, engine_recipe, query, data)?))
@@ -164,14 +171,14 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let wants = |p: Protocol| args.protocol == p || args.protocol == Protocol::All;
     if wants(Protocol::Holdout) {
         let started = Instant::now();
-        let m = protocols::holdout(&data, model(args.recipe, &values, &data)?.as_mut())?;
+        let m = protocols::holdout(&data, model(args.recipe, &values, &data, 2)?.as_mut())?;
         println!("\nHOLDOUT ({} test users, {:.1}s)", m.evaluated_users, started.elapsed().as_secs_f64());
         print_offline(&m, baselines.as_ref(), "holdout");
         results.insert("holdout".into(), serde_json::to_value(&m)?);
     }
     if wants(Protocol::Next) {
         let started = Instant::now();
-        let m = protocols::next(&data, model(args.recipe, &values, &data)?.as_mut())?;
+        let m = protocols::next(&data, model(args.recipe, &values, &data, 2)?.as_mut())?;
         println!(
             "\nNEXT ({} evaluated events, skipped: {} new user, {} new item, {} repeat; {:.1}s; {:.2} ms per recommendation, {:.2} ms per event)",
             m.evaluated_events,
@@ -198,7 +205,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         results.insert("next".into(), serde_json::to_value(&m)?);
     }
     if wants(Protocol::Personalize) {
-        let m = protocols::personalize(&data, model(args.recipe, &values, &data)?.as_mut(), args.seed)?;
+        let m = protocols::personalize(&data, model(args.recipe, &values, &data, 2)?.as_mut(), args.seed)?;
         println!("\nPERSONALIZE ({} test users, seed {})", m.evaluated_users, args.seed);
         print_offline(&m, None, "personalize");
         results.insert("personalize".into(), serde_json::to_value(&m)?);

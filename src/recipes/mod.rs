@@ -45,6 +45,8 @@ pub struct HyperParameter {
     pub range: Range,
     /// Graph or query parameter.
     pub scope: Scope,
+    /// The part of `range` that hyperparameter optimisation searches (`None`: not tuned).
+    pub tune: Option<Range>,
 }
 
 /// What a recipe answers.
@@ -95,6 +97,7 @@ const WINDOW: HyperParameter = HyperParameter {
     default: "100",
     range: Range::Integer(1, 1000),
     scope: Scope::Graph,
+    tune: Some(Range::Integer(10, 200)),
 };
 const COOCCURRENCE_WINDOW: HyperParameter = HyperParameter {
     name: "cooccurrence_window",
@@ -102,6 +105,7 @@ const COOCCURRENCE_WINDOW: HyperParameter = HyperParameter {
     default: "40",
     range: Range::Integer(2, 1000),
     scope: Scope::Graph,
+    tune: Some(Range::Integer(10, 100)),
 };
 const CANDIDATES: HyperParameter = HyperParameter {
     name: "candidates",
@@ -109,6 +113,7 @@ const CANDIDATES: HyperParameter = HyperParameter {
     default: "200",
     range: Range::Integer(10, 2000),
     scope: Scope::Graph,
+    tune: Some(Range::Integer(50, 400)),
 };
 const NEIGHBOURS: HyperParameter = HyperParameter {
     name: "neighbours",
@@ -116,6 +121,7 @@ const NEIGHBOURS: HyperParameter = HyperParameter {
     default: "200",
     range: Range::Integer(1, 2000),
     scope: Scope::Query,
+    tune: Some(Range::Integer(20, 400)),
 };
 const SIMILARITY: HyperParameter = HyperParameter {
     name: "similarity",
@@ -123,6 +129,7 @@ const SIMILARITY: HyperParameter = HyperParameter {
     default: "cosine",
     range: Range::Categorical(&["cosine", "jaccard", "lift"]),
     scope: Scope::Graph,
+    tune: Some(Range::Categorical(&["cosine", "jaccard", "lift"])),
 };
 const MIN_COINTERACTION: HyperParameter = HyperParameter {
     name: "min_cointeraction_count",
@@ -130,6 +137,7 @@ const MIN_COINTERACTION: HyperParameter = HyperParameter {
     default: "1",
     range: Range::Integer(1, 100),
     scope: Scope::Graph,
+    tune: None,
 };
 const HISTORY_DECAY: HyperParameter = HyperParameter {
     name: "history_decay",
@@ -137,6 +145,7 @@ const HISTORY_DECAY: HyperParameter = HyperParameter {
     default: "0.9",
     range: Range::Continuous(0.5, 1.0),
     scope: Scope::Query,
+    tune: Some(Range::Continuous(0.7, 1.0)),
 };
 const HALF_LIFE_DAYS: HyperParameter = HyperParameter {
     name: "recency_half_life_days",
@@ -144,6 +153,7 @@ const HALF_LIFE_DAYS: HyperParameter = HyperParameter {
     default: "30",
     range: Range::Continuous(0.01, 3650.0),
     scope: Scope::Graph,
+    tune: Some(Range::Continuous(0.1, 365.0)),
 };
 const EVENT_TYPE_WEIGHTS: HyperParameter = HyperParameter {
     name: "event_type_weights",
@@ -151,6 +161,7 @@ const EVENT_TYPE_WEIGHTS: HyperParameter = HyperParameter {
     default: "",
     range: Range::Text,
     scope: Scope::Query,
+    tune: None,
 };
 const POPULARITY_DISCOUNT: HyperParameter = HyperParameter {
     name: "popularity_discount_factor",
@@ -158,6 +169,7 @@ const POPULARITY_DISCOUNT: HyperParameter = HyperParameter {
     default: "0",
     range: Range::Continuous(0.0, 1.0),
     scope: Scope::Query,
+    tune: Some(Range::Continuous(0.0, 0.5)),
 };
 
 /// Every recipe.
@@ -186,6 +198,7 @@ pub static RECIPES: &[RecipeDef] = &[
                 default: "0",
                 range: Range::Continuous(0.0, 1.0),
                 scope: Scope::Query,
+                tune: None,
             },
             HyperParameter {
                 name: "exploration_item_age_cut_off",
@@ -193,6 +206,7 @@ pub static RECIPES: &[RecipeDef] = &[
                 default: "30",
                 range: Range::Continuous(1.0, 365.0),
                 scope: Scope::Query,
+                tune: None,
             },
         ],
     },
@@ -223,6 +237,7 @@ pub static RECIPES: &[RecipeDef] = &[
             default: "",
             range: Range::Text,
             scope: Scope::Query,
+            tune: None,
         }],
     },
     RecipeDef {
@@ -237,6 +252,7 @@ pub static RECIPES: &[RecipeDef] = &[
             default: "1h",
             range: Range::Categorical(&["30m", "1h", "3h", "1d"]),
             scope: Scope::Query,
+            tune: Some(Range::Categorical(&["30m", "1h", "3h", "1d"])),
         }],
     },
     RecipeDef {
@@ -253,6 +269,7 @@ pub static RECIPES: &[RecipeDef] = &[
                 default: "64",
                 range: Range::Integer(4, 512),
                 scope: Scope::Graph,
+                tune: Some(Range::Integer(16, 128)),
             },
             HyperParameter {
                 name: "regularization",
@@ -260,6 +277,7 @@ pub static RECIPES: &[RecipeDef] = &[
                 default: "0.1",
                 range: Range::Continuous(0.0001, 100.0),
                 scope: Scope::Graph,
+                tune: Some(Range::Continuous(0.01, 50.0)),
             },
             HyperParameter {
                 name: "alpha",
@@ -267,6 +285,7 @@ pub static RECIPES: &[RecipeDef] = &[
                 default: "10",
                 range: Range::Continuous(0.1, 200.0),
                 scope: Scope::Graph,
+                tune: Some(Range::Continuous(1.0, 100.0)),
             },
             HyperParameter {
                 name: "iterations",
@@ -274,6 +293,7 @@ pub static RECIPES: &[RecipeDef] = &[
                 default: "15",
                 range: Range::Integer(1, 100),
                 scope: Scope::Graph,
+                tune: Some(Range::Integer(5, 25)),
             },
             HyperParameter {
                 name: "retrain_every",
@@ -281,6 +301,7 @@ pub static RECIPES: &[RecipeDef] = &[
                 default: "1000",
                 range: Range::Integer(0, 10_000_000),
                 scope: Scope::Graph,
+                tune: None,
             },
         ],
     },
