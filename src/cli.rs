@@ -45,6 +45,8 @@ enum Command {
     /// Replay a data file (or a data directory's log) in timestamp order at full speed, optionally only up to
     /// a time, and answer queries as of then.
     Replay(ReplayArgs),
+    /// List the recipes and their hyperparameters (defaults, ranges, tuning ranges).
+    Recipes,
     /// Offline evaluation of a recipe under the HOLDOUT, NEXT and PERSONALIZE protocols.
     Evaluate(crate::evaluate::EvaluateArgs),
     /// Hyperparameter optimisation (and, with --auto, recipe selection) on a validation split.
@@ -317,6 +319,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => crate::bench::run(args),
         Command::Evaluate(args) => crate::evaluate::run(args),
         Command::Tune(args) => crate::evaluate::tune::run(args),
+        Command::Recipes => {
+            print!("{}", crate::recipes::describe());
+            Ok(())
+        }
     }
 }
 

@@ -169,7 +169,7 @@ const POPULARITY_DISCOUNT: HyperParameter = HyperParameter {
     default: "0",
     range: Range::Continuous(0.0, 1.0),
     scope: Scope::Query,
-    tune: Some(Range::Continuous(0.0, 0.5)),
+    tune: Some(Range::Continuous(0.0, 0.2)),
 };
 
 /// Every recipe.
@@ -306,6 +306,27 @@ pub static RECIPES: &[RecipeDef] = &[
         ],
     },
 ];
+
+/// Every recipe and hyperparameter as text, for `streamrec recipes`.
+pub fn describe() -> String {
+    let mut out = String::new();
+    for r in RECIPES {
+        out.push_str(&format!("{} ({})\n  {}\n", r.name, r.arn(), r.description));
+        for h in r.hyperparameters {
+            let range = match h.range {
+                Range::Integer(a, b) => format!("integer {a}..={b}"),
+                Range::Continuous(a, b) => format!("number {a}..={b}"),
+                Range::Categorical(o) => o.join(" | "),
+                Range::Text => "text".to_string(),
+            };
+            let scope = if h.scope == Scope::Graph { "graph" } else { "query" };
+            let tuned = if h.tune.is_some() { ", tuned" } else { "" };
+            out.push_str(&format!("  {:<30} default {:<8} {range} ({scope}{tuned})\n      {}\n", h.name, format!("{:?}", h.default), h.doc));
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// Looks a recipe up by streamrec name, ARN name or full ARN.
 pub fn find(name: &str) -> Option<&'static RecipeDef> {
