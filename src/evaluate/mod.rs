@@ -46,6 +46,12 @@ pub enum RecipeName {
     UserPersonalization,
     /// Distinct users per item.
     PopularityCount,
+    /// Items similar to the user's newest item.
+    Sims,
+    /// Items trending now.
+    TrendingNow,
+    /// The catalogue reordered for the user.
+    PersonalizedRanking,
     /// Implicit matrix factorisation (conjugate gradient), users folded in per event.
     Als,
     /// The plain popularity baseline (no engine), to check the protocols against the baseline figures.
@@ -129,13 +135,17 @@ pub fn model(
         }
         RecipeName::UserPersonalization => EngineRecipe::UserPersonalization,
         RecipeName::PopularityCount => EngineRecipe::PopularityCount,
+        RecipeName::Sims => EngineRecipe::Sims,
+        RecipeName::TrendingNow => EngineRecipe::TrendingNow,
+        RecipeName::PersonalizedRanking => EngineRecipe::PersonalizedRanking,
     };
     let dir = std::env::temp_dir().join(format!("streamrec-evaluate-{}-{}", std::process::id(), rand::random::<u32>()));
     let mut config = EngineConfig::new(dir);
     config.workers = workers;
     config.params = values.graph_params(&config.params);
     let query = UserQuery::from_recipe(values, 25).map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Box::new(EngineModel::new(config, engine_recipe, query, data)?))
+    let interval = crate::recommend::interval_secs(values.text("interval")).unwrap_or(3_600);
+    Ok(Box::new(EngineModel::new(config, engine_recipe, query, interval, data)?))
 }
 
 /// The registry name of an evaluable recipe.
@@ -144,6 +154,9 @@ pub fn registry_name(recipe: RecipeName) -> &'static str {
         RecipeName::UserPersonalization => "user-personalization",
         RecipeName::PopularityCount | RecipeName::BaselinePop => "popularity-count",
         RecipeName::Als => "als",
+        RecipeName::Sims => "sims",
+        RecipeName::TrendingNow => "trending-now",
+        RecipeName::PersonalizedRanking => "personalized-ranking",
     }
 }
 

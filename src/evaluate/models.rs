@@ -39,6 +39,12 @@ pub enum EngineRecipe {
     UserPersonalization,
     /// Distinct users per item (`recommend::popular`).
     PopularityCount,
+    /// Items similar to the user's newest history item (`recommend::similar`).
+    Sims,
+    /// Items trending now (`recommend::trending`).
+    TrendingNow,
+    /// The whole catalogue reordered for the user (`recommend::rank_for_user`).
+    PersonalizedRanking,
 }
 
 /// A recipe served by a scratch engine (no fsync), fed through the same sequencer and dataflows as a
@@ -47,6 +53,7 @@ pub struct EngineModel {
     engine: Engine,
     recipe: EngineRecipe,
     query: UserQuery,
+    trend_interval: i64,
     item_ids: HashMap<String, u32>,
     scratch: std::path::PathBuf,
 }
@@ -57,6 +64,7 @@ impl EngineModel {
         mut config: EngineConfig,
         recipe: EngineRecipe,
         query: UserQuery,
+        trend_interval: i64,
         data: &Dataset,
     ) -> anyhow::Result<Self> {
         let _ = std::fs::remove_dir_all(&config.data_dir);
@@ -64,7 +72,7 @@ impl EngineModel {
         let scratch = config.data_dir.clone();
         let engine = Engine::open(config)?;
         let item_ids = data.items.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
-        Ok(EngineModel { engine, recipe, query, item_ids, scratch })
+        Ok(EngineModel { engine, recipe, query, trend_interval, item_ids, scratch })
     }
 }
 
@@ -91,6 +99,22 @@ impl Model for EngineModel {
                 recommend::for_user(&self.engine, name, &query)
             }
             EngineRecipe::PopularityCount => recommend::popular(&self.engine, n + exclude.len(), None),
+            EngineRecipe::Sims => {
+                let newest = self.engine.catalog().user(name).and_then(|u| self.engine.index().recent(u).last().copied());
+                match newest {
+                    Some(entry) => {
+                        let item = self.engine.catalog().item_name(entry.item).to_string();
+                        recommend::similar(&self.engine, &item, n + exclude.len(), self.query.popularity_discount)
+                    }
+                    None => recommend::popular(&self.engine, n + exclude.len(), None),
+                }
+            }
+            EngineRecipe::TrendingNow => recommend::trending(&self.engine, n + exclude.len(), self.trend_interval),
+            EngineRecipe::PersonalizedRanking => {
+                let mut ranked = recommend::rank_for_user(&self.engine, name, &data.items, &self.query);
+                ranked.truncate(n + exclude.len());
+                ranked
+            }
         };
         Ok(answer
             .into_iter()
