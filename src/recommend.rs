@@ -264,6 +264,104 @@ fn with_exploration(
     out
 }
 
+/// Tunables of next-item prediction.
+#[derive(Clone, Debug)]
+pub struct SessionQuery {
+    /// How many items.
+    pub n: usize,
+    /// The newest this many session items are used.
+    pub session_length: usize,
+    /// Weight multiplier per step back in the session (the newest item weighs 1).
+    pub position_decay: f64,
+    /// Weight multiplier per step of distance in a transition (the next item weighs 1).
+    pub distance_decay: f64,
+}
+
+impl SessionQuery {
+    /// The defaults for `n` items.
+    pub fn new(n: usize) -> Self {
+        SessionQuery { n, session_length: 5, position_decay: 0.6, distance_decay: 0.5 }
+    }
+
+    /// The query a recipe's resolved hyperparameters describe.
+    pub fn from_recipe(values: &HyperValues, n: usize) -> Self {
+        SessionQuery {
+            n,
+            session_length: values.number("session_length").max(1.0) as usize,
+            position_decay: values.number("position_decay"),
+            distance_decay: values.number("distance_decay"),
+        }
+    }
+}
+
+/// The items most likely to come next after a session's items (oldest first), in the spirit of session
+/// kNN / STAN: each of the newest `session_length` items `s` (weighted `position_decay^steps_back`) votes
+/// for the items that followed it in users' sequences, `P(b | s) ≈ Σ_d distance_decay^(d−1) · count(s, b, d)`
+/// normalised over `s`'s transitions; items in the session (and `exclude`) are skipped; similar items,
+/// then popular items, back-fill. Works for anonymous sessions: it needs only the item sequence.
+pub fn next_items(engine: &Engine, session: &[String], exclude: &HashSet<ItemId>, query: &SessionQuery) -> Vec<Recommended> {
+    let catalog = engine.catalog();
+    let items: Vec<ItemId> = session.iter().filter_map(|name| catalog.item(name)).collect();
+    drop(catalog);
+    let index = engine.index();
+    let in_session: HashSet<ItemId> = items.iter().copied().collect();
+    let mut scores: HashMap<ItemId, Candidate> = HashMap::new();
+    for (back, &s) in items.iter().rev().take(query.session_length.max(1)).enumerate() {
+        let mut votes: Vec<(ItemId, f64)> = Vec::new();
+        let mut total = 0.0;
+        index.for_each_transition(s, |b, d, c| {
+            let w = query.distance_decay.powi(d as i32 - 1) * c as f64;
+            total += w;
+            if !in_session.contains(&b) && !exclude.contains(&b) {
+                votes.push((b, w));
+            }
+        });
+        let weight = query.position_decay.powi(back as i32) / total.max(1.0);
+        for (b, w) in votes {
+            let contribution = weight * w;
+            let slot = scores.entry(b).or_insert(Candidate { score: 0.0, because: s, best: 0.0 });
+            slot.score += contribution;
+            if contribution > slot.best {
+                slot.because = s;
+                slot.best = contribution;
+            }
+        }
+    }
+    let mut ranked: Vec<(ItemId, Candidate)> = scores.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+    ranked.truncate(query.n);
+    let catalog = engine.catalog();
+    let mut chosen: Vec<Recommended> = ranked
+        .into_iter()
+        .map(|(item, c)| Recommended {
+            item_id: catalog.item_name(item).to_string(),
+            score: c.score,
+            reason: Reason::BecauseOf { item_id: catalog.item_name(c.because).to_string() },
+        })
+        .collect();
+    // Back-fill with neighbours of the newest session item, below every transition-based item.
+    if chosen.len() < query.n {
+        if let Some(&last) = items.last() {
+            let taken: HashSet<String> = chosen.iter().map(|r| r.item_id.clone()).collect();
+            let fill: Vec<Recommended> = normalised_neighbours(engine, last, usize::MAX)
+                .into_iter()
+                .filter(|(b, _)| !in_session.contains(b) && !exclude.contains(b))
+                .map(|(b, _)| (b, catalog.item_name(b).to_string()))
+                .filter(|(_, name)| !taken.contains(name))
+                .take(query.n - chosen.len())
+                .map(|(_, name)| Recommended {
+                    item_id: name,
+                    score: 0.0,
+                    reason: Reason::BecauseOf { item_id: catalog.item_name(last).to_string() },
+                })
+                .collect();
+            chosen.extend(fill);
+        }
+    }
+    drop(catalog);
+    backfill_popular(engine, chosen, query.n, |item| in_session.contains(&item) || exclude.contains(&item))
+}
+
 /// Reorders `items` (external ids) for a user by the user-personalization score: scored items first (best
 /// first), then known but unscored items by popularity, then items the engine does not know, in given order.
 pub fn rank_for_user(engine: &Engine, user: &str, items: &[String], query: &UserQuery) -> Vec<Recommended> {

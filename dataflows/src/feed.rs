@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::recent::{RecentChange, RecentWindows};
-use crate::types::{Interaction, UserId, WindowParams};
+use crate::types::{EventTypeId, Interaction, ItemId, Seconds, Transition, UserId, WindowParams};
 
 /// One change to a dataset group's interactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,12 +45,14 @@ pub struct InputChanges {
     pub recent: Vec<RecentChange>,
     /// Changes to the `cowindow` collection.
     pub cowindow: Vec<RecentChange>,
+    /// Changes to the `transitions` collection.
+    pub transitions: Vec<(Transition, isize)>,
 }
 
 impl InputChanges {
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.recent.is_empty() && self.cowindow.is_empty()
+        self.events.is_empty() && self.recent.is_empty() && self.cowindow.is_empty() && self.transitions.is_empty()
     }
 
     /// Empties every list, keeping the allocations.
@@ -58,6 +60,7 @@ impl InputChanges {
         self.events.clear();
         self.recent.clear();
         self.cowindow.clear();
+        self.transitions.clear();
     }
 }
 
@@ -66,8 +69,27 @@ impl InputChanges {
 pub struct EventFeed {
     windows: RecentWindows,
     cowindows: RecentWindows,
+    /// Each user's live events, sorted by [`sequence_key`].
     live: HashMap<UserId, Vec<Interaction>>,
     events: u64,
+    max_distance: usize,
+}
+
+/// The order of a user's sequence: event time, then item and event type, so ties are deterministic.
+pub fn sequence_key(e: &Interaction) -> (Seconds, ItemId, EventTypeId) {
+    (e.timestamp, e.item, e.event_type)
+}
+
+/// Appends the transitions `(a, b, distance)` between positions `i < j` of `seq` with `j − i ≤ max` and
+/// `a ≠ b`, for the pairs `keep` accepts.
+fn transitions_of(seq: &[Interaction], max: usize, diff: isize, keep: impl Fn(usize, usize) -> bool, out: &mut Vec<(Transition, isize)>) {
+    for j in 0..seq.len() {
+        for i in j.saturating_sub(max)..j {
+            if seq[i].item != seq[j].item && keep(i, j) {
+                out.push(((seq[i].item, seq[j].item, (j - i) as u8), diff));
+            }
+        }
+    }
 }
 
 impl EventFeed {
@@ -78,19 +100,42 @@ impl EventFeed {
             cowindows: RecentWindows::new(cooccurrence_window),
             live: HashMap::new(),
             events: 0,
+            max_distance: 0,
         }
+    }
+
+    /// Also maintains item-to-next-item transitions up to `max_distance` steps apart in each user's sequence.
+    pub fn with_transitions(mut self, max_distance: usize) -> Self {
+        self.max_distance = max_distance.min(u8::MAX as usize);
+        self
     }
 
     /// An empty feed for these graph parameters.
     pub fn for_params(params: &crate::types::Params) -> Self {
         EventFeed::new(params.window.clone(), params.cooccurrence_window.clone())
+            .with_transitions(params.transition_distance)
     }
 
     /// Applies one operation, appending the input changes it causes.
     pub fn apply(&mut self, op: &Op, out: &mut InputChanges) {
         match *op {
             Op::Insert(event) => {
-                self.live.entry(event.user).or_default().push(event);
+                let seq = self.live.entry(event.user).or_default();
+                let p = seq.partition_point(|e| sequence_key(e) <= sequence_key(&event));
+                let d = self.max_distance;
+                if d > 0 {
+                    // Only pairs spanning position p change: they move one step apart. Pairs on one side
+                    // of p keep their distance. In-order events (p at the end) span nothing.
+                    let lo = p.saturating_sub(d);
+                    let window = &seq[lo..(p + d).min(seq.len())];
+                    transitions_of(window, d, -1, |i, j| lo + i < p && lo + j >= p, &mut out.transitions);
+                }
+                seq.insert(p, event);
+                if d > 0 {
+                    let lo = p.saturating_sub(d);
+                    let window = &seq[lo..(p + d + 1).min(seq.len())];
+                    transitions_of(window, d, 1, |i, j| lo + i <= p && lo + j >= p, &mut out.transitions);
+                }
                 self.events += 1;
                 out.events.push((event, 1));
                 self.windows.insert(&event, &mut out.recent);
@@ -99,6 +144,7 @@ impl EventFeed {
             Op::DeleteUser(user) => {
                 if let Some(events) = self.live.remove(&user) {
                     self.events -= events.len() as u64;
+                    transitions_of(&events, self.max_distance, -1, |_, _| true, &mut out.transitions);
                     out.events.extend(events.into_iter().map(|e| (e, -1)));
                 }
                 self.windows.delete_user(user, &mut out.recent);
@@ -106,6 +152,7 @@ impl EventFeed {
             }
             Op::Clear => {
                 for (_, events) in self.live.drain() {
+                    transitions_of(&events, self.max_distance, -1, |_, _| true, &mut out.transitions);
                     out.events.extend(events.into_iter().map(|e| (e, -1)));
                 }
                 self.events = 0;
@@ -120,7 +167,7 @@ impl EventFeed {
         &self.windows
     }
 
-    /// A user's live interactions, in arrival order.
+    /// A user's live interactions, in sequence order.
     pub fn user_events(&self, user: UserId) -> &[Interaction] {
         self.live.get(&user).map(Vec::as_slice).unwrap_or(&[])
     }

@@ -4,6 +4,7 @@
 //! events (Interaction) ──┬─► item popularity: distinct users and event counts per (item, event type | ANY)
 //!                        ├─► trend buckets: events per (item, time bucket)
 //!                        └─► affinity: decayed user–item score (reduce per (user, item))
+//! transitions (a, b, d) ───► counts of item b following item a d events later (next-item)
 //! recent (user, entry) ────► recent windows (as given: the history recommendations start from)
 //! cowindow (user, entry) ─┬─► window counts per item
 //!                         └─► self-join per user → co-occurrence (a < b, mirrored) → top-K candidates by
@@ -47,6 +48,8 @@ pub struct Inputs<'s> {
     pub recent: Coll<'s, (UserId, RecentEntry)>,
     /// Changes to the users' co-occurrence windows.
     pub cowindow: Coll<'s, (UserId, RecentEntry)>,
+    /// Changes to the item-to-next-item steps in users' sequences, from [`crate::feed::EventFeed`].
+    pub transitions: Coll<'s, Transition>,
 }
 
 /// The graph's outputs, each a consolidated collection whose updates say exactly how the statistic changed.
@@ -67,6 +70,8 @@ pub struct Outputs<'s> {
     pub window_counts: Coll<'s, (ItemId, isize)>,
     /// Each user's decayed affinity for each item they interacted with.
     pub affinity: Coll<'s, ((UserId, ItemId), Affinity)>,
+    /// How often item `b` followed item `a` a given number of events later, over all users' sequences.
+    pub transitions: Coll<'s, (Transition, isize)>,
 }
 
 impl Outputs<'_> {
@@ -80,19 +85,21 @@ impl Outputs<'_> {
         self.neighbours.probe_with(probe);
         self.window_counts.probe_with(probe);
         self.affinity.probe_with(probe);
+        self.transitions.probe_with(probe);
     }
 }
 
 /// Builds the whole graph in `events`' scope.
 pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
-    let Inputs { events, recent, cowindow } = inputs;
+    let Inputs { events, recent, cowindow, transitions } = inputs;
     let (item_users, item_events) = popularity(events.clone());
     let trend = trend_buckets(events.clone(), params.trend_bucket_secs);
     let affinity = affinity(events, params.affinity.clone());
     let cooccurrence = cooccurrence(cowindow.clone(), params.min_cocount);
     let window_counts = cowindow.map(|(_, entry)| entry.item).count_total();
     let neighbours = neighbours(cooccurrence.clone(), params.neighbours);
-    Outputs { item_users, item_events, trend, recent, cooccurrence, neighbours, window_counts, affinity }
+    let transitions = transitions.count_total();
+    Outputs { item_users, item_events, trend, recent, cooccurrence, neighbours, window_counts, affinity, transitions }
 }
 
 /// Distinct users and event counts per item, per event type and over all types.

@@ -6,13 +6,14 @@ use timely::dataflow::Scope;
 
 use crate::feed::InputChanges;
 use crate::graph::{self, Inputs, Outputs};
-use crate::types::{Epoch, Interaction, Params, RecentEntry, UserId};
+use crate::types::{Epoch, Interaction, Params, RecentEntry, Transition, UserId};
 
-/// The three input sessions of one worker's copy of the graph.
+/// The four input sessions of one worker's copy of the graph.
 pub struct GraphInputs {
     events: InputSession<Epoch, Interaction, isize>,
     recent: InputSession<Epoch, (UserId, RecentEntry), isize>,
     cowindow: InputSession<Epoch, (UserId, RecentEntry), isize>,
+    transitions: InputSession<Epoch, Transition, isize>,
 }
 
 impl Default for GraphInputs {
@@ -24,7 +25,12 @@ impl Default for GraphInputs {
 impl GraphInputs {
     /// New, unconnected sessions.
     pub fn new() -> Self {
-        GraphInputs { events: InputSession::new(), recent: InputSession::new(), cowindow: InputSession::new() }
+        GraphInputs {
+            events: InputSession::new(),
+            recent: InputSession::new(),
+            cowindow: InputSession::new(),
+            transitions: InputSession::new(),
+        }
     }
 
     /// Builds the graph in `scope` on these sessions.
@@ -33,6 +39,7 @@ impl GraphInputs {
             events: self.events.to_collection(scope),
             recent: self.recent.to_collection(scope),
             cowindow: self.cowindow.to_collection(scope),
+            transitions: self.transitions.to_collection(scope),
         };
         graph::build(inputs, params)
     }
@@ -48,6 +55,9 @@ impl GraphInputs {
         for (r, d) in changes.cowindow.drain(..) {
             self.cowindow.update(r, d);
         }
+        for (t, d) in changes.transitions.drain(..) {
+            self.transitions.update(t, d);
+        }
     }
 
     /// Closes the current epoch: every session advances to `next` and flushes.
@@ -55,9 +65,11 @@ impl GraphInputs {
         self.events.advance_to(next);
         self.recent.advance_to(next);
         self.cowindow.advance_to(next);
+        self.transitions.advance_to(next);
         self.events.flush();
         self.recent.flush();
         self.cowindow.flush();
+        self.transitions.flush();
     }
 
     /// Closes the sessions, so the graph can finish.
@@ -65,5 +77,6 @@ impl GraphInputs {
         self.events.close();
         self.recent.close();
         self.cowindow.close();
+        self.transitions.close();
     }
 }

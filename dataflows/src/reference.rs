@@ -72,6 +72,22 @@ impl Reference {
             let slot = latest.entry(e.user).or_default().entry(e.item).or_insert((e.timestamp, e.event_type));
             *slot = (*slot).max((e.timestamp, e.event_type));
         }
+        // Transitions from scratch: each user's events in sequence order, every pair at most d apart.
+        let mut sequences: BTreeMap<UserId, Vec<Interaction>> = BTreeMap::new();
+        for e in &self.live {
+            sequences.entry(e.user).or_default().push(*e);
+        }
+        for seq in sequences.values_mut() {
+            seq.sort_by_key(|e| (e.timestamp, e.item, e.event_type));
+            for j in 0..seq.len() {
+                for i in j.saturating_sub(p.transition_distance)..j {
+                    if seq[i].item != seq[j].item {
+                        *snap.transitions.entry((seq[i].item, seq[j].item, (j - i) as u8)).or_default() += 1;
+                    }
+                }
+            }
+        }
+
         let mut cowindows: Vec<Vec<RecentEntry>> = Vec::new();
         for (user, items) in latest {
             let newest = items.values().map(|(ts, _)| *ts).max().unwrap_or(0);

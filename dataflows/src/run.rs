@@ -27,6 +27,7 @@ struct Captured {
     cooccurrence: Acc<((ItemId, ItemId), isize)>,
     neighbours: Acc<(ItemId, Neighbour)>,
     window_counts: Acc<(ItemId, isize)>,
+    transitions: Acc<(Transition, isize)>,
     affinity: Acc<((UserId, ItemId), Affinity)>,
 }
 
@@ -53,6 +54,7 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
                 accumulate(out.neighbours, &sink.neighbours, &probe);
                 accumulate(out.window_counts, &sink.window_counts, &probe);
                 accumulate(out.affinity, &sink.affinity, &probe);
+                accumulate(out.transitions, &sink.transitions, &probe);
             } else {
                 out.probe_all(&probe);
             }
@@ -86,6 +88,7 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
         trend: single(take(&captured.trend)),
         cooccurrence: single(take(&captured.cooccurrence)),
         window_counts: single(take(&captured.window_counts)),
+        transitions: single(take(&captured.transitions)),
         ..Snapshot::default()
     };
     for ((user, entry), d) in take(&captured.recent) {

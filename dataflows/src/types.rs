@@ -13,6 +13,9 @@ pub type Seconds = i64;
 /// Dataflow logical time: the sequencer's epoch counter. Models never depend on it, only on [`Seconds`].
 pub type Epoch = u64;
 
+/// A step in users' sequences: item `a`, then item `b` a given number of events later.
+pub type Transition = (ItemId, ItemId, u8);
+
 /// The event type key under which every event type is counted together.
 pub const ANY_EVENT_TYPE: EventTypeId = EventTypeId::MAX;
 
@@ -144,6 +147,8 @@ pub struct Params {
     /// the window, so its length sets the graph's cost per event (about 4 × its length pair updates) while
     /// the history window costs nothing per pair.
     pub cooccurrence_window: WindowParams,
+    /// Item-to-next-item transitions are counted up to this many events apart (0: not at all).
+    pub transition_distance: usize,
     /// Pairs co-occurring in fewer users' windows than this are ignored.
     pub min_cocount: isize,
     /// Neighbour candidates kept per item: the most co-occurring partners (ties to the lower item id).
@@ -161,6 +166,7 @@ impl Default for Params {
         Params {
             window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
             cooccurrence_window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
+            transition_distance: 3,
             min_cocount: 1,
             neighbours: 200,
             similarity: Similarity::Cosine,

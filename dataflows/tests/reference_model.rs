@@ -11,6 +11,7 @@ fn params(max_items: usize, max_age: i64, min_co: isize, k: usize, similarity: S
         window: WindowParams { max_items: max_items + 2, max_age_secs: max_age * 2 },
         // A smaller window for co-occurrence, as the engine runs it.
         cooccurrence_window: WindowParams { max_items, max_age_secs: max_age },
+        transition_distance: 3,
         min_cocount: min_co,
         neighbours: k,
         similarity,
@@ -75,6 +76,7 @@ proptest! {
         prop_assert_eq!(&actual.affinity, &expected.affinity);
         prop_assert_eq!(&actual.neighbours, &expected.neighbours);
         prop_assert_eq!(&actual.window_counts, &expected.window_counts);
+        prop_assert_eq!(&actual.transitions, &expected.transitions);
     }
 }
 

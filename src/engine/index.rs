@@ -44,6 +44,8 @@ pub struct ServingIndex {
     /// entries and change in every epoch.
     neighbours: DashMap<ItemId, HashMap<Neighbour, isize>>,
     affinity: DashMap<UserId, HashMap<ItemId, Multi<Affinity>>>,
+    /// Per item `a`: how often each `(b, distance)` followed it.
+    transitions: DashMap<ItemId, HashMap<(ItemId, u8), i64>>,
     /// Window count per dense item id: read for every candidate of every query, so a plain array.
     window_counts: std::sync::RwLock<Vec<AtomicI64>>,
     clock: AtomicI64,
@@ -111,6 +113,30 @@ impl ServingIndex {
         drop(list);
         if empty {
             self.neighbours.remove_if(&item, |_, l| l.is_empty());
+        }
+    }
+
+    /// Applies a change of a transition count.
+    pub fn apply_transition(&self, (a, b, distance): dataflows::Transition, count: isize, diff: isize) {
+        let mut next = self.transitions.entry(a).or_default();
+        if diff > 0 {
+            next.insert((b, distance), count as i64);
+        } else if next.get(&(b, distance)) == Some(&(count as i64)) {
+            next.remove(&(b, distance));
+        }
+        let empty = next.is_empty();
+        drop(next);
+        if empty {
+            self.transitions.remove_if(&a, |_, m| m.is_empty());
+        }
+    }
+
+    /// Calls `f` with every `(next item, distance, count)` recorded after `item`.
+    pub fn for_each_transition(&self, item: ItemId, mut f: impl FnMut(ItemId, u8, i64)) {
+        if let Some(next) = self.transitions.get(&item) {
+            for (&(b, d), &c) in next.iter() {
+                f(b, d, c);
+            }
         }
     }
 

@@ -213,11 +213,13 @@ impl Sequencer {
         let mut events = split(changes.events, n);
         let mut recent = split(changes.recent, n);
         let mut cowindow = split(changes.cowindow, n);
+        let mut transitions = split(changes.transitions, n);
         for (w, sender) in self.workers.senders.iter().enumerate() {
             let changes = InputChanges {
                 events: std::mem::take(&mut events[w]),
                 recent: std::mem::take(&mut recent[w]),
                 cowindow: std::mem::take(&mut cowindow[w]),
+                transitions: std::mem::take(&mut transitions[w]),
             };
             // A send fails only when the workers are gone (shutting down); nothing to do then.
             let _ = sender.send(WorkerMsg::Epoch { epoch: self.epoch, changes });

@@ -160,6 +160,8 @@ fn run_worker(
         out.window_counts.inspect(move |((i, c), _, d)| s.apply_window_count(*i, *c, *d)).probe_with(&probe);
         let s = sink.clone();
         out.affinity.inspect(move |((k, a), _, d)| s.apply_affinity(*k, *a, *d)).probe_with(&probe);
+        let s = sink.clone();
+        out.transitions.inspect(move |((t, c), _, d)| s.apply_transition(*t, *c, *d)).probe_with(&probe);
         out.cooccurrence.probe_with(&probe);
     });
     let mut open = true;

@@ -52,6 +52,8 @@ pub enum RecipeName {
     TrendingNow,
     /// The catalogue reordered for the user.
     PersonalizedRanking,
+    /// The next item after the user's recent history, by item-to-next-item transitions.
+    NextItem,
     /// Implicit matrix factorisation (conjugate gradient), users folded in per event.
     Als,
     /// The plain popularity baseline (no engine), to check the protocols against the baseline figures.
@@ -138,6 +140,7 @@ pub fn model(
         RecipeName::Sims => EngineRecipe::Sims,
         RecipeName::TrendingNow => EngineRecipe::TrendingNow,
         RecipeName::PersonalizedRanking => EngineRecipe::PersonalizedRanking,
+        RecipeName::NextItem => EngineRecipe::NextItem,
     };
     let dir = std::env::temp_dir().join(format!("streamrec-evaluate-{}-{}", std::process::id(), rand::random::<u32>()));
     let mut config = EngineConfig::new(dir);
@@ -145,7 +148,9 @@ pub fn model(
     config.params = values.graph_params(&config.params);
     let query = UserQuery::from_recipe(values, 25).map_err(|e| anyhow::anyhow!(e))?;
     let interval = crate::recommend::interval_secs(values.text("interval")).unwrap_or(3_600);
-    Ok(Box::new(EngineModel::new(config, engine_recipe, query, interval, data)?))
+    let session = crate::recommend::SessionQuery::from_recipe(values, 25);
+    let engine_model = EngineModel::new(config, engine_recipe, query, interval, data)?;
+    Ok(Box::new(if engine_recipe == EngineRecipe::NextItem { engine_model.with_session_query(session) } else { engine_model }))
 }
 
 /// The registry name of an evaluable recipe.
@@ -157,6 +162,7 @@ pub fn registry_name(recipe: RecipeName) -> &'static str {
         RecipeName::Sims => "sims",
         RecipeName::TrendingNow => "trending-now",
         RecipeName::PersonalizedRanking => "personalized-ranking",
+        RecipeName::NextItem => "next-item",
     }
 }
 

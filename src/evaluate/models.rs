@@ -45,6 +45,8 @@ pub enum EngineRecipe {
     TrendingNow,
     /// The whole catalogue reordered for the user (`recommend::rank_for_user`).
     PersonalizedRanking,
+    /// The next item after the user's recent history as a session (`recommend::next_items`).
+    NextItem,
 }
 
 /// A recipe served by a scratch engine (no fsync), fed through the same sequencer and dataflows as a
@@ -53,6 +55,7 @@ pub struct EngineModel {
     engine: Engine,
     recipe: EngineRecipe,
     query: UserQuery,
+    session: recommend::SessionQuery,
     trend_interval: i64,
     item_ids: HashMap<String, u32>,
     scratch: std::path::PathBuf,
@@ -72,7 +75,16 @@ impl EngineModel {
         let scratch = config.data_dir.clone();
         let engine = Engine::open(config)?;
         let item_ids = data.items.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
-        Ok(EngineModel { engine, recipe, query, trend_interval, item_ids, scratch })
+        let session = recommend::SessionQuery::new(query.n);
+        Ok(EngineModel { engine, recipe, query, session, trend_interval, item_ids, scratch })
+    }
+}
+
+impl EngineModel {
+    /// Uses these next-item tunables.
+    pub fn with_session_query(mut self, session: recommend::SessionQuery) -> Self {
+        self.session = session;
+        self
     }
 }
 
@@ -110,6 +122,21 @@ impl Model for EngineModel {
                 }
             }
             EngineRecipe::TrendingNow => recommend::trending(&self.engine, n + exclude.len(), self.trend_interval),
+            EngineRecipe::NextItem => {
+                let user = self.engine.catalog().user(name);
+                let (session, seen) = match user {
+                    Some(u) => {
+                        let index = self.engine.index();
+                        let catalog = self.engine.catalog();
+                        let session: Vec<String> =
+                            index.recent(u).iter().map(|e| catalog.item_name(e.item).to_string()).collect();
+                        (session, index.affinities(u).into_keys().collect())
+                    }
+                    None => (Vec::new(), HashSet::new()),
+                };
+                let query = recommend::SessionQuery { n: n + exclude.len().min(n), ..self.session.clone() };
+                recommend::next_items(&self.engine, &session, &seen, &query)
+            }
             EngineRecipe::PersonalizedRanking => {
                 let mut ranked = recommend::rank_for_user(&self.engine, name, &data.items, &self.query);
                 ranked.truncate(n + exclude.len());

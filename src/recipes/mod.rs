@@ -256,6 +256,49 @@ pub static RECIPES: &[RecipeDef] = &[
         }],
     },
     RecipeDef {
+        name: "next-item",
+        arn_name: "streamrec-next-item",
+        kind: RecipeKind::NextItem,
+        description: "Session-based: predicts the next item from the session's newest items (a user's recent \
+                      history, or an anonymous session's items), by the item-to-next-item transitions of every user's \
+                      sequence, weighted by distance in the sequence and by position in the session \
+                      (session kNN / STAN, Ludewig & Jannach 2018; Garg et al. 2019).",
+        hyperparameters: &[
+            HyperParameter {
+                name: "transition_distance",
+                doc: "Transitions are counted between events at most this many steps apart in a user's sequence.",
+                default: "3",
+                range: Range::Integer(1, 20),
+                scope: Scope::Graph,
+                tune: Some(Range::Integer(1, 6)),
+            },
+            HyperParameter {
+                name: "session_length",
+                doc: "The newest this many session items vote.",
+                default: "5",
+                range: Range::Integer(1, 100),
+                scope: Scope::Query,
+                tune: Some(Range::Integer(1, 30)),
+            },
+            HyperParameter {
+                name: "position_decay",
+                doc: "Weight multiplier per step back in the session (the newest item weighs 1).",
+                default: "0.6",
+                range: Range::Continuous(0.0, 1.0),
+                scope: Scope::Query,
+                tune: Some(Range::Continuous(0.2, 1.0)),
+            },
+            HyperParameter {
+                name: "distance_decay",
+                doc: "Weight multiplier per step of distance in a transition (the immediately next item weighs 1).",
+                default: "0.5",
+                range: Range::Continuous(0.0, 1.0),
+                scope: Scope::Query,
+                tune: Some(Range::Continuous(0.1, 1.0)),
+            },
+        ],
+    },
+    RecipeDef {
         name: "als",
         arn_name: "streamrec-als",
         kind: RecipeKind::UserPersonalization,
@@ -399,6 +442,9 @@ impl HyperValues {
         let mut p = base.clone();
         if self.has("window") {
             p.window.max_items = self.number("window") as usize;
+        }
+        if self.has("transition_distance") {
+            p.transition_distance = self.number("transition_distance") as usize;
         }
         if self.has("cooccurrence_window") {
             p.cooccurrence_window.max_items = self.number("cooccurrence_window") as usize;
