@@ -81,5 +81,28 @@ fn query(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, replay, query);
+/// Training the als recipe on a MovieLens-100k-shaped matrix (943 × 1682, 100k Zipf interactions), 1 vs 2
+/// threads, and one user's fold-in.
+fn als(c: &mut Criterion) {
+    use streamrec::recipes::als::{AlsModel, AlsParams, Interactions};
+    let mut data = Interactions::new(943, 1682);
+    for e in zipf_stream(100_000, 943, 1682, 1.0, 3) {
+        data.add(e.user, e.item, 1.0);
+    }
+    data.finalize();
+    let mut group = c.benchmark_group("als_ml100k_shape");
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let params = AlsParams { threads, ..AlsParams::default() };
+        group.bench_with_input(BenchmarkId::new("train_64_factors_15_iterations", threads), &params, |b, p| {
+            b.iter(|| AlsModel::train(&data, p))
+        });
+    }
+    let model = AlsModel::train(&data, &AlsParams::default());
+    let history = data.user_items(0).to_vec();
+    group.bench_function("fold_in_one_user", |b| b.iter(|| model.fold_in(&history)));
+    group.finish();
+}
+
+criterion_group!(benches, replay, query, als);
 criterion_main!(benches);

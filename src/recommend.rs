@@ -299,7 +299,12 @@ impl SessionQuery {
 /// for the items that followed it in users' sequences, `P(b | s) ≈ Σ_d distance_decay^(d−1) · count(s, b, d)`
 /// normalised over `s`'s transitions; items in the session (and `exclude`) are skipped; similar items,
 /// then popular items, back-fill. Works for anonymous sessions: it needs only the item sequence.
-pub fn next_items(engine: &Engine, session: &[String], exclude: &HashSet<ItemId>, query: &SessionQuery) -> Vec<Recommended> {
+pub fn next_items(
+    engine: &Engine,
+    session: &[String],
+    exclude: &HashSet<ItemId>,
+    query: &SessionQuery,
+) -> Vec<Recommended> {
     let catalog = engine.catalog();
     let items: Vec<ItemId> = session.iter().filter_map(|name| catalog.item(name)).collect();
     drop(catalog);

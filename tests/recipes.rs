@@ -162,3 +162,35 @@ fn trending_finds_new_items_and_falls_back_to_popular() {
     assert_eq!(ids(&popular), vec!["steady", "rising"]);
     assert_eq!(ids(&recommend::popular(&e, 2, Some("nosuchtype"))), Vec::<&str>::new());
 }
+
+#[test]
+fn next_item_follows_sequences_and_weighs_distance() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    // Ten users go a → b → c; three go a → x. Timestamps decide the order, not arrival: post them reversed.
+    let mut events = Vec::new();
+    for u in 0..10 {
+        for (k, item) in ["a", "b", "c"].iter().enumerate() {
+            events.push(event(&format!("s{u}"), item, 100 * u + k as i64, "view"));
+        }
+    }
+    for u in 10..13 {
+        events.push(event(&format!("s{u}"), "a", 100 * u, "view"));
+        events.push(event(&format!("s{u}"), "x", 100 * u + 1, "view"));
+    }
+    events.reverse();
+    settle(&e, events);
+    let q = recommend::SessionQuery::new(3);
+    let none = std::collections::HashSet::new();
+    // After "a": b (next, 10 times) beats c (two steps, 10 times, halved) beats x (next, 3 times).
+    let after_a = recommend::next_items(&e, &["a".to_string()], &none, &q);
+    assert_eq!(ids(&after_a), vec!["b", "c", "x"]);
+    assert!(matches!(&after_a[0].reason, Reason::BecauseOf { item_id } if item_id == "a"));
+    // After "a, b": c leads, and the session's own items are never proposed.
+    let after_ab = recommend::next_items(&e, &["a".to_string(), "b".to_string()], &none, &q);
+    assert_eq!(after_ab[0].item_id, "c");
+    assert!(ids(&after_ab).iter().all(|i| *i != "a" && *i != "b"));
+    // Unknown items in an anonymous session are ignored; an empty session gets popular items.
+    let unknown = recommend::next_items(&e, &["nope".to_string()], &none, &q);
+    assert!(unknown.iter().all(|r| r.reason == Reason::Popular));
+}

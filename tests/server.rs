@@ -150,6 +150,21 @@ async fn read_your_writes_and_clear_errors() {
     let resp = c.get(format!("{base}/v1/recommendations?userId=newbie&numResults=0")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 
+    // An anonymous session (sessionId, no userId): its next items come from everyone's sequences.
+    let resp = post_events(
+        &c,
+        &base,
+        json!([
+            { "sessionId": "anon-1", "itemId": "x", "timestamp": 7_000 },
+        ]),
+    )
+    .await;
+    assert!(resp.status().is_success());
+    let answer = get(&c, format!("{base}/v1/next-items?sessionId=anon-1&numResults=2")).await;
+    assert_eq!(items(&answer), vec!["y", "z"], "{answer}");
+    let answer = get(&c, format!("{base}/v1/next-items?sessionItems=a,b&numResults=1")).await;
+    assert_eq!(items(&answer), vec!["c"], "{answer}");
+
     // Deleting a user's data forgets them at once: they become an unknown-like user with no history.
     let resp = c.delete(format!("{base}/v1/users/newbie")).send().await.unwrap();
     assert!(resp.status().is_success());

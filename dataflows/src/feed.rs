@@ -82,7 +82,13 @@ pub fn sequence_key(e: &Interaction) -> (Seconds, ItemId, EventTypeId) {
 
 /// Appends the transitions `(a, b, distance)` between positions `i < j` of `seq` with `j − i ≤ max` and
 /// `a ≠ b`, for the pairs `keep` accepts.
-fn transitions_of(seq: &[Interaction], max: usize, diff: isize, keep: impl Fn(usize, usize) -> bool, out: &mut Vec<(Transition, isize)>) {
+fn transitions_of(
+    seq: &[Interaction],
+    max: usize,
+    diff: isize,
+    keep: impl Fn(usize, usize) -> bool,
+    out: &mut Vec<(Transition, isize)>,
+) {
     for j in 0..seq.len() {
         for i in j.saturating_sub(max)..j {
             if seq[i].item != seq[j].item && keep(i, j) {

@@ -6,6 +6,7 @@
 //! its similar items, every write for popular and trending), so a read that follows an acknowledged write
 //! reflects it, and a read about someone else does not wait for it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/popular", get(popular))
         .route("/v1/trending", get(trending))
         .route("/v1/personalized-ranking", post(personalized_ranking))
+        .route("/v1/next-items", get(next_items))
 }
 
 /// An error answer: status and a JSON body `{"error": ...}`.
@@ -67,8 +69,10 @@ fn unavailable(e: anyhow::Error) -> ApiError {
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventIn {
-    /// User id.
-    pub user_id: String,
+    /// User id (optional for an anonymous session's event).
+    pub user_id: Option<String>,
+    /// Session id: with no user id, the session stands for the user (`session:<id>`).
+    pub session_id: Option<String>,
     /// Item id.
     pub item_id: String,
     /// Event type (optional).
@@ -108,7 +112,17 @@ pub struct Rejected {
 /// Checks one event and turns it into an interaction; errors name the field.
 pub fn validate_event(value: serde_json::Value, now: i64) -> Result<Interaction, (String, String)> {
     let e: EventIn = serde_json::from_value(value).map_err(|e| field_of_serde_error(&e.to_string()))?;
-    check_id("userId", &e.user_id)?;
+    let user_id = match (e.user_id, e.session_id) {
+        (Some(user), _) => {
+            check_id("userId", &user)?;
+            user
+        }
+        (None, Some(session)) => {
+            check_id("sessionId", &session)?;
+            format!("session:{session}")
+        }
+        (None, None) => return Err(("userId".into(), "required (or a sessionId for an anonymous session)".into())),
+    };
     check_id("itemId", &e.item_id)?;
     let timestamp = e.timestamp.unwrap_or(now);
     if !(0..crate::model::record::MAX_TIMESTAMP_SECONDS).contains(&timestamp) {
@@ -121,7 +135,7 @@ pub fn validate_event(value: serde_json::Value, now: i64) -> Result<Interaction,
     }
     let metadata = e.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect();
     Ok(Interaction {
-        user_id: e.user_id,
+        user_id,
         item_id: e.item_id,
         timestamp,
         event_type: e.event_type.filter(|t| !t.is_empty()),
@@ -303,6 +317,10 @@ pub struct ReadParams {
     pub num_results: Option<usize>,
     /// Event type to count (popular).
     pub event_type: Option<String>,
+    /// Items of an anonymous session, oldest first, comma-separated (next items).
+    pub session_items: Option<String>,
+    /// Session whose events were posted with a sessionId and no userId (next items).
+    pub session_id: Option<String>,
     /// Trend interval: 30m, 1h (default), 3h or 1d.
     pub interval: Option<String>,
 }
@@ -413,6 +431,36 @@ async fn user_history(
     let items: Vec<serde_json::Value> =
         items.into_iter().map(|(id, a)| json!({ "itemId": id, "affinity": a })).collect();
     Ok(Json(json!({ "userId": user_id, "items": items, "recent": recent })))
+}
+
+/// The next items of a session: a user's recent history (`userId`), a posted anonymous session
+/// (`sessionId`), or items given in the request (`sessionItems=a,b,c`, oldest first).
+async fn next_items(
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<ReadParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = p.n()?;
+    let engine = &state.engine;
+    let user = p.user_id.clone().or_else(|| p.session_id.as_ref().map(|s| format!("session:{s}")));
+    let (session, seen) = match (&p.session_items, &user) {
+        (Some(items), _) => {
+            (items.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_string).collect(), HashSet::new())
+        }
+        (None, Some(user)) => {
+            fresh_for_user(&state, user).await?;
+            let catalog = engine.catalog();
+            match catalog.user(user) {
+                Some(u) => {
+                    let items =
+                        engine.index().recent(u).iter().map(|e| catalog.item_name(e.item).to_string()).collect();
+                    (items, engine.index().affinities(u).into_keys().collect())
+                }
+                None => (Vec::new(), HashSet::new()),
+            }
+        }
+        (None, None) => return Err(bad_request("sessionItems, sessionId or userId: one is required")),
+    };
+    Ok(answer(recommend::next_items(engine, &session, &seen, &recommend::SessionQuery::new(n))))
 }
 
 /// Body of `POST /v1/personalized-ranking`.

@@ -150,7 +150,11 @@ pub fn model(
     let interval = crate::recommend::interval_secs(values.text("interval")).unwrap_or(3_600);
     let session = crate::recommend::SessionQuery::from_recipe(values, 25);
     let engine_model = EngineModel::new(config, engine_recipe, query, interval, data)?;
-    Ok(Box::new(if engine_recipe == EngineRecipe::NextItem { engine_model.with_session_query(session) } else { engine_model }))
+    Ok(Box::new(if engine_recipe == EngineRecipe::NextItem {
+        engine_model.with_session_query(session)
+    } else {
+        engine_model
+    }))
 }
 
 /// The registry name of an evaluable recipe.

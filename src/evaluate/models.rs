@@ -112,7 +112,8 @@ impl Model for EngineModel {
             }
             EngineRecipe::PopularityCount => recommend::popular(&self.engine, n + exclude.len(), None),
             EngineRecipe::Sims => {
-                let newest = self.engine.catalog().user(name).and_then(|u| self.engine.index().recent(u).last().copied());
+                let newest =
+                    self.engine.catalog().user(name).and_then(|u| self.engine.index().recent(u).last().copied());
                 match newest {
                     Some(entry) => {
                         let item = self.engine.catalog().item_name(entry.item).to_string();

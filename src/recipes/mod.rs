@@ -364,7 +364,12 @@ pub fn describe() -> String {
             };
             let scope = if h.scope == Scope::Graph { "graph" } else { "query" };
             let tuned = if h.tune.is_some() { ", tuned" } else { "" };
-            out.push_str(&format!("  {:<30} default {:<8} {range} ({scope}{tuned})\n      {}\n", h.name, format!("{:?}", h.default), h.doc));
+            out.push_str(&format!(
+                "  {:<30} default {:<8} {range} ({scope}{tuned})\n      {}\n",
+                h.name,
+                format!("{:?}", h.default),
+                h.doc
+            ));
         }
         out.push('\n');
     }
