@@ -333,9 +333,21 @@ pub fn serve_blocking(
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let state = Arc::new(crate::api::AppState { engine });
-    runtime.block_on(crate::api::serve(state.clone(), listen, ready))?;
+    let als = Arc::new(crate::recipes::als_service::AlsService::new(Default::default()));
+    let state = Arc::new(crate::api::AppState { engine, als: als.clone() });
+    // The als recipe's item factors retrain in the background while events arrive.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let retrainer = {
+        let (state, stop) = (state.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("als-retrain".into())
+            .spawn(move || als.run_schedule(state, Duration::from_secs(60), stop))?
+    };
+    let served = runtime.block_on(crate::api::serve(state.clone(), listen, ready));
     drop(runtime);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = retrainer.join();
+    served?;
     if let Ok(state) = Arc::try_unwrap(state) {
         state.engine.shutdown();
     }
@@ -357,6 +369,7 @@ pub fn print_items(items: &[Recommended], json: bool) -> anyhow::Result<()> {
             recommend::Reason::Trending => "trending".to_string(),
             recommend::Reason::Exploration => "exploration".to_string(),
             recommend::Reason::Unscored => "unscored".to_string(),
+            recommend::Reason::Factors => "latent factors".to_string(),
         };
         writeln!(out, "{:>4}  {:<20} {:>10.4}  {reason}", rank + 1, item.item_id, item.score)?;
     }

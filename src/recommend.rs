@@ -33,6 +33,8 @@ pub enum Reason {
     Trending,
     /// In the list to rank, but the engine knows nothing to score it by.
     Unscored,
+    /// Scored by the als recipe's latent factors.
+    Factors,
 }
 
 /// One recommended item.

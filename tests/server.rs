@@ -150,6 +150,24 @@ async fn read_your_writes_and_clear_errors() {
     let resp = c.get(format!("{base}/v1/recommendations?userId=newbie&numResults=0")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 
+    // The als recipe: trained on demand (it also retrains in the background), users solved at query time.
+    let resp = c.post(format!("{base}/v1/recipes/als/retrain")).send().await.unwrap();
+    assert!(resp.status().is_success());
+    let answer = get(&c, format!("{base}/v1/recommendations?userId=u1&recipe=als&numResults=3")).await;
+    let got = items(&answer);
+    assert_eq!(got.len(), 3, "{answer}");
+    assert!(got.iter().all(|i| !["x", "y", "z"].contains(&i.as_str())), "u1's own items are excluded: {answer}");
+    assert!(answer["itemList"].as_array().unwrap().iter().all(|i| i["reason"]["kind"] == "factors"));
+    let first = got[0].clone();
+    assert!(post_events(&c, &base, json!([{ "userId": "u1", "itemId": first, "timestamp": 6_500 }]))
+        .await
+        .status()
+        .is_success());
+    let answer = get(&c, format!("{base}/v1/recommendations?userId=u1&recipe=als&numResults=3")).await;
+    assert!(!items(&answer).contains(&first), "the new event counts at once: {answer}");
+    let resp = c.get(format!("{base}/v1/recommendations?userId=u1&recipe=sims")).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+
     // An anonymous session (sessionId, no userId): its next items come from everyone's sequences.
     let resp = post_events(
         &c,

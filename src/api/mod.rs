@@ -14,6 +14,8 @@ use crate::engine::Engine;
 pub struct AppState {
     /// The engine of the (single, default) dataset group.
     pub engine: Engine,
+    /// The als recipe's model, retrained in the background.
+    pub als: Arc<crate::recipes::als_service::AlsService>,
 }
 
 /// Builds the router.

@@ -46,6 +46,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/trending", get(trending))
         .route("/v1/personalized-ranking", post(personalized_ranking))
         .route("/v1/next-items", get(next_items))
+        .route("/v1/recipes/als/retrain", post(retrain_als))
 }
 
 /// An error answer: status and a JSON body `{"error": ...}`.
@@ -317,6 +318,9 @@ pub struct ReadParams {
     pub num_results: Option<usize>,
     /// Event type to count (popular).
     pub event_type: Option<String>,
+    /// Recipe answering `/v1/recommendations`: user-personalization (default), als, next-item,
+    /// popularity-count or trending-now.
+    pub recipe: Option<String>,
     /// Items of an anonymous session, oldest first, comma-separated (next items).
     pub session_items: Option<String>,
     /// Session whose events were posted with a sessionId and no userId (next items).
@@ -358,9 +362,21 @@ async fn recommendations(
     Query(p): Query<ReadParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
-    let user = p.user_id.ok_or_else(|| bad_request("userId: required"))?;
+    let user = p.user_id.clone().ok_or_else(|| bad_request("userId: required"))?;
     fresh_for_user(&state, &user).await?;
-    Ok(answer(recommend::for_user(&state.engine, &user, &UserQuery::new(n))))
+    let engine = &state.engine;
+    Ok(answer(match p.recipe.as_deref().unwrap_or("user-personalization") {
+        "user-personalization" | "aws-user-personalization" => recommend::for_user(engine, &user, &UserQuery::new(n)),
+        // Until the first background training finishes (or for a user with no history) als answers like
+        // user-personalization, which never needs training.
+        "als" | "streamrec-als" => {
+            state.als.recommend(engine, &user, n).unwrap_or_else(|| recommend::for_user(engine, &user, &UserQuery::new(n)))
+        }
+        "next-item" | "streamrec-next-item" => return next_items(State(state.clone()), Query(p)).await,
+        "popularity-count" | "aws-popularity-count" => recommend::popular(engine, n, None),
+        "trending-now" | "aws-trending-now" => recommend::trending(engine, n, 3_600),
+        other => return Err(bad_request(format!("recipe: {other:?} does not recommend for users; use user-personalization, als, next-item, popularity-count or trending-now"))),
+    }))
 }
 
 async fn similar_items(
@@ -461,6 +477,16 @@ async fn next_items(
         (None, None) => return Err(bad_request("sessionItems, sessionId or userId: one is required")),
     };
     Ok(answer(recommend::next_items(engine, &session, &seen, &recommend::SessionQuery::new(n))))
+}
+
+/// Retrains the als item factors now (they also retrain in the background), answering with the seconds taken.
+async fn retrain_als(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    fresh(&state).await?;
+    let worker = state.clone();
+    let seconds = tokio::task::spawn_blocking(move || worker.als.retrain(&worker.engine))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({ "seconds": seconds })))
 }
 
 /// Body of `POST /v1/personalized-ranking`.

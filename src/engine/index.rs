@@ -257,6 +257,15 @@ impl ServingIndex {
             .unwrap_or_default()
     }
 
+    /// Calls `f` with every user and the items they interacted with (a snapshot per user), for training
+    /// models outside the dataflow.
+    pub fn for_each_history(&self, mut f: impl FnMut(UserId, &mut dyn Iterator<Item = ItemId>)) {
+        for entry in self.affinity.iter() {
+            let mut items = entry.value().iter().filter(|(_, l)| l.iter().any(|(_, d)| *d > 0)).map(|(i, _)| *i);
+            f(*entry.key(), &mut items);
+        }
+    }
+
     /// Whether a user has interacted with an item.
     pub fn has_seen(&self, user: UserId, item: ItemId) -> bool {
         self.affinity.get(&user).is_some_and(|m| m.contains_key(&item))

@@ -7,6 +7,7 @@
 //! *query* parameters only change how answers are scored.
 
 pub mod als;
+pub mod als_service;
 
 use std::collections::BTreeMap;
 
