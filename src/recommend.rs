@@ -135,7 +135,8 @@ fn score_candidates(
         let weight = query.history_decay.powi(rank as i32)
             * (-age / half_life).exp2()
             * type_weights.get(&entry.event_type).copied().unwrap_or(1.0);
-        if weight <= 0.0 {
+        // Items this far back contribute less than a thousandth of the newest one: not worth their lookups.
+        if weight <= 1e-3 {
             continue;
         }
         for (neighbour, similarity) in normalised_neighbours(engine, entry.item, query.neighbours) {
@@ -161,7 +162,8 @@ fn score_candidates(
 }
 
 /// An item's `k` most similar neighbours: its co-occurrence candidates, normalised with the current window
-/// counts by the engine's similarity measure, best first (ties to the lower id).
+/// counts by the engine's similarity measure; best first (ties to the lower id) when `k` cuts the list,
+/// in candidate order otherwise.
 pub fn normalised_neighbours(engine: &Engine, item: ItemId, k: usize) -> Vec<(ItemId, f64)> {
     let index = engine.index();
     let candidates = index.neighbours(item);
@@ -174,8 +176,10 @@ pub fn normalised_neighbours(engine: &Engine, item: ItemId, k: usize) -> Vec<(It
             (n.item, dataflows::score::similarity(kind, n.cocount as isize, counts[0] as isize, nb as isize))
         })
         .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored.truncate(k);
+    if k < scored.len() {
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+    }
     scored
 }
 
@@ -350,7 +354,9 @@ pub fn next_items(
     if chosen.len() < query.n {
         if let Some(&last) = items.last() {
             let taken: HashSet<String> = chosen.iter().map(|r| r.item_id.clone()).collect();
-            let fill: Vec<Recommended> = normalised_neighbours(engine, last, usize::MAX)
+            let mut similar = normalised_neighbours(engine, last, usize::MAX);
+            similar.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let fill: Vec<Recommended> = similar
                 .into_iter()
                 .filter(|(b, _)| !in_session.contains(b) && !exclude.contains(b))
                 .map(|(b, _)| (b, catalog.item_name(b).to_string()))

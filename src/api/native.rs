@@ -113,6 +113,11 @@ pub struct Rejected {
 /// Checks one event and turns it into an interaction; errors name the field.
 pub fn validate_event(value: serde_json::Value, now: i64) -> Result<Interaction, (String, String)> {
     let e: EventIn = serde_json::from_value(value).map_err(|e| field_of_serde_error(&e.to_string()))?;
+    check_event(e, now)
+}
+
+/// Checks a well-formed event's values and turns it into an interaction; errors name the field.
+fn check_event(e: EventIn, now: i64) -> Result<Interaction, (String, String)> {
     let user_id = match (e.user_id, e.session_id) {
         (Some(user), _) => {
             check_id("userId", &user)?;
@@ -211,23 +216,48 @@ async fn write(
     Ok(Json(json!({ "accepted": accepted, "rejected": rejected, "epoch": epoch })))
 }
 
+/// A request whose every event is well-formed: parsed straight into [`EventIn`]s, the common case.
+#[derive(Deserialize)]
+struct TypedEventsIn {
+    events: Vec<EventIn>,
+}
+
 async fn post_events(
     State(state): State<Arc<AppState>>,
-    Json(body): Json<EventsIn>,
+    body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if body.events.len() > MAX_BATCH {
-        return Err(bad_request(format!("events: {} events in one request; at most {MAX_BATCH}", body.events.len())));
-    }
     let now = now();
-    let mut records = Vec::with_capacity(body.events.len());
+    let mut records = Vec::new();
     let mut rejected = Vec::new();
-    for (index, value) in body.events.into_iter().enumerate() {
-        match validate_event(value, now) {
-            Ok(i) => records.push(Submission::Interaction(i)),
-            Err((field, reason)) => rejected.push(Rejected { index, field, reason }),
+    let mut take = |index: usize, checked: Result<Interaction, (String, String)>| match checked {
+        Ok(i) => records.push(Submission::Interaction(i)),
+        Err((field, reason)) => rejected.push(Rejected { index, field, reason }),
+    };
+    // Parse once into typed events; only a request with a malformed event pays for the generic parse that
+    // reports each bad event by index and field.
+    match serde_json::from_slice::<TypedEventsIn>(&body) {
+        Ok(typed) => {
+            check_batch_size(typed.events.len())?;
+            for (index, e) in typed.events.into_iter().enumerate() {
+                take(index, check_event(e, now));
+            }
+        }
+        Err(_) => {
+            let generic: EventsIn = serde_json::from_slice(&body).map_err(|e| bad_request(format!("body: {e}")))?;
+            check_batch_size(generic.events.len())?;
+            for (index, value) in generic.events.into_iter().enumerate() {
+                take(index, validate_event(value, now));
+            }
         }
     }
     write(&state, records, rejected).await
+}
+
+fn check_batch_size(events: usize) -> Result<(), ApiError> {
+    if events > MAX_BATCH {
+        return Err(bad_request(format!("events: {events} events in one request; at most {MAX_BATCH}")));
+    }
+    Ok(())
 }
 
 /// One item or user of `POST /v1/items` / `POST /v1/users`.
