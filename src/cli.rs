@@ -304,7 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Similar(args) => {
             let engine = args.engine.open()?;
-            print_items(&recommend::similar(&engine, &args.item, args.num_results, 0.0), args.json)
+            print_items(&recommend::similar(&engine, &args.item, args.num_results, 0.0, 100.0), args.json)
         }
         Command::Popular(args) => {
             let engine = args.engine.open()?;
@@ -580,7 +580,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     }
     for item in &args.item {
         println!("similar to item {item}:");
-        print_items(&recommend::similar(&engine, item, args.num_results, 0.0), args.json)?;
+        print_items(&recommend::similar(&engine, item, args.num_results, 0.0, 100.0), args.json)?;
     }
     engine.shutdown();
     let _ = std::fs::remove_dir_all(&scratch);

@@ -68,6 +68,8 @@ pub struct UserQuery {
     pub exploration_age_secs: i64,
     /// Most similar neighbours used per history item (after normalising the candidates).
     pub neighbours: usize,
+    /// Related items more popular than this percentile of items are left out (100: none).
+    pub item_trim_percentile: f64,
 }
 
 impl UserQuery {
@@ -82,6 +84,7 @@ impl UserQuery {
             exploration_weight: 0.0,
             exploration_age_secs: 30 * 86_400,
             neighbours: 200,
+            item_trim_percentile: 100.0,
         }
     }
 
@@ -96,6 +99,9 @@ impl UserQuery {
         }
         q.popularity_discount = values.number("popularity_discount_factor");
         q.exploration_weight = values.number("exploration_weight");
+        if values.has("item_trim_percentile") {
+            q.item_trim_percentile = values.number("item_trim_percentile");
+        }
         if values.has("neighbours") {
             q.neighbours = values.number("neighbours") as usize;
         }
@@ -419,9 +425,22 @@ pub fn rank_for_user(engine: &Engine, user: &str, items: &[String], query: &User
     out
 }
 
-/// Items most similar to an item (external id), popularity-discounted by `discount`; popular items for
-/// an unknown or isolated item.
-pub fn similar(engine: &Engine, item: &str, n: usize, discount: f64) -> Vec<Recommended> {
+/// The popularity above which items count as extreme: the count at the `percentile`-th percentile of item
+/// popularity (`None` at 100: nothing is trimmed).
+fn trim_threshold(engine: &Engine, percentile: f64) -> Option<i64> {
+    if percentile >= 100.0 {
+        return None;
+    }
+    let ranked = engine.index().ranked_items(ANY_EVENT_TYPE);
+    let rank = ((1.0 - percentile / 100.0) * ranked as f64).floor() as usize;
+    engine.index().popularity_at_rank(ANY_EVENT_TYPE, rank)
+}
+
+/// Items most similar to an item (external id), popularity-discounted by `discount`, leaving out items more
+/// popular than the `trim_percentile`-th percentile (ubiquitous items say little about similarity); popular
+/// items for an unknown or isolated item.
+pub fn similar(engine: &Engine, item: &str, n: usize, discount: f64, trim_percentile: f64) -> Vec<Recommended> {
+    let threshold = trim_threshold(engine, trim_percentile);
     let catalog = engine.catalog();
     let Some(id) = catalog.item(item) else {
         drop(catalog);
@@ -430,9 +449,12 @@ pub fn similar(engine: &Engine, item: &str, n: usize, discount: f64) -> Vec<Reco
     let index = engine.index();
     let mut scored: Vec<(f64, ItemId)> = normalised_neighbours(engine, id, usize::MAX)
         .into_iter()
-        .map(|(other, similarity)| {
-            let users = index.item_users(other, ANY_EVENT_TYPE).max(1) as f64;
-            (similarity / users.powf(discount), other)
+        .filter_map(|(other, similarity)| {
+            let users = index.item_users(other, ANY_EVENT_TYPE);
+            if threshold.is_some_and(|t| users > t) {
+                return None;
+            }
+            Some((similarity / (users.max(1) as f64).powf(discount), other))
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));

@@ -132,10 +132,14 @@ fn popularity_discount_favours_niche_neighbours() {
         events.push(event(&format!("u{u}"), "pop", 1_000 + u, "view"));
     }
     settle(&e, events);
-    assert_eq!(ids(&recommend::similar(&e, "a", 2, 0.0)), vec!["pop", "niche"]);
-    assert_eq!(ids(&recommend::similar(&e, "a", 2, 1.0)), vec!["niche", "pop"]);
+    assert_eq!(ids(&recommend::similar(&e, "a", 2, 0.0, 100.0)), vec!["pop", "niche"]);
+    assert_eq!(ids(&recommend::similar(&e, "a", 2, 1.0, 100.0)), vec!["niche", "pop"]);
+    // Trimming the top third of items by popularity (pop, with 40 users) leaves niche, then back-fill.
+    let trimmed = recommend::similar(&e, "a", 2, 0.0, 66.0);
+    assert_eq!(trimmed[0].item_id, "niche", "{trimmed:?}");
+    assert!(trimmed[1..].iter().all(|r| r.reason == Reason::Popular));
     // Unknown items get popular items.
-    assert!(recommend::similar(&e, "unknown", 3, 0.0).iter().all(|r| r.reason == Reason::Popular));
+    assert!(recommend::similar(&e, "unknown", 3, 0.0, 100.0).iter().all(|r| r.reason == Reason::Popular));
 }
 
 #[test]

@@ -416,7 +416,7 @@ async fn similar_items(
     let n = p.n()?;
     let item = p.item_id.ok_or_else(|| bad_request("itemId: required"))?;
     fresh_for_item(&state, &item).await?;
-    Ok(answer(recommend::similar(&state.engine, &item, n, 0.0)))
+    Ok(answer(recommend::similar(&state.engine, &item, n, 0.0, 100.0)))
 }
 
 async fn popular(

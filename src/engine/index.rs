@@ -219,6 +219,17 @@ impl ServingIndex {
             .unwrap_or_default()
     }
 
+    /// The distinct-user count at a popularity rank (0 = most popular), for an event type or ANY.
+    pub fn popularity_at_rank(&self, event_type: EventTypeId, rank: usize) -> Option<i64> {
+        let popular = self.popular.lock().unwrap();
+        popular.get(&event_type).and_then(|ranked| ranked.iter().nth(rank)).map(|(Reverse(c), _)| *c)
+    }
+
+    /// Number of items with a popularity count for an event type or ANY.
+    pub fn ranked_items(&self, event_type: EventTypeId) -> usize {
+        self.popular.lock().unwrap().get(&event_type).map(|r| r.len()).unwrap_or(0)
+    }
+
     /// The per-item counts of the trend buckets `from..=to`.
     pub fn trend_buckets(&self, from: i64, to: i64) -> BTreeMap<i64, HashMap<ItemId, i64>> {
         let trend = self.trend.lock().unwrap();

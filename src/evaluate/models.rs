@@ -117,7 +117,13 @@ impl Model for EngineModel {
                 match newest {
                     Some(entry) => {
                         let item = self.engine.catalog().item_name(entry.item).to_string();
-                        recommend::similar(&self.engine, &item, n + exclude.len(), self.query.popularity_discount)
+                        recommend::similar(
+                            &self.engine,
+                            &item,
+                            n + exclude.len(),
+                            self.query.popularity_discount,
+                            self.query.item_trim_percentile,
+                        )
                     }
                     None => recommend::popular(&self.engine, n + exclude.len(), None),
                 }

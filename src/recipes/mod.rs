@@ -225,7 +225,22 @@ pub static RECIPES: &[RecipeDef] = &[
         kind: RecipeKind::RelatedItems,
         description: "Items that co-occur with the given item in users' recent windows, normalised, with an optional \
                       discount of popular items; popular items for unknown or sparse items.",
-        hyperparameters: &[COOCCURRENCE_WINDOW, CANDIDATES, SIMILARITY, MIN_COINTERACTION, POPULARITY_DISCOUNT],
+        hyperparameters: &[
+            COOCCURRENCE_WINDOW,
+            CANDIDATES,
+            SIMILARITY,
+            MIN_COINTERACTION,
+            POPULARITY_DISCOUNT,
+            HyperParameter {
+                name: "item_trim_percentile",
+                doc: "Related items more popular than this percentile of all items are left out (100: none). \
+                      Extreme users need no trimming: each contributes at most its co-occurrence window.",
+                default: "100",
+                range: Range::Continuous(50.0, 100.0),
+                scope: Scope::Query,
+                tune: Some(Range::Continuous(90.0, 100.0)),
+            },
+        ],
     },
     RecipeDef {
         name: "popularity-count",
