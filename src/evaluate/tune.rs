@@ -164,8 +164,11 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     // The validation data set: the training part of the protocol's split, split again the same way.
     let cut = protocols::cut(&full);
     let validation = Dataset { events: full.events[..cut].to_vec(), ..full.clone() };
-    let recipes: Vec<RecipeName> =
-        if args.auto { vec![RecipeName::UserPersonalization, RecipeName::Als] } else { vec![args.recipe] };
+    let recipes: Vec<RecipeName> = if args.auto {
+        vec![RecipeName::UserPersonalization, RecipeName::Als, RecipeName::NextItem, RecipeName::PopularityCount]
+    } else {
+        vec![args.recipe]
+    };
     let fixed = parse_params(&args.params)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let mut plan: Vec<(RecipeName, BTreeMap<String, String>)> = Vec::new();
@@ -290,4 +293,44 @@ fn write_trials(dir: &std::path::Path, trials: &[Trial]) -> anyhow::Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_candidates_stay_in_their_tuning_ranges_and_keep_fixed_values() {
+        let recipe = find("user-personalization").unwrap();
+        let fixed = BTreeMap::from([("window".to_string(), "42".to_string())]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for trial in 0..200 {
+            let c = candidate(recipe, &fixed, Search::Random, trial, &mut rng);
+            assert_eq!(c["window"], "42");
+            resolve(recipe, &c).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+            for h in recipe.hyperparameters.iter().filter(|h| h.name != "window") {
+                match (h.tune, c.get(h.name)) {
+                    (Some(Range::Integer(lo, hi)), Some(v)) => assert!((lo..=hi).contains(&v.parse::<i64>().unwrap())),
+                    (Some(Range::Continuous(lo, hi)), Some(v)) => {
+                        let v: f64 = v.parse().unwrap();
+                        assert!(v >= lo - 1e-4 && v <= hi + 1e-4, "{} = {v}", h.name);
+                    }
+                    (Some(Range::Categorical(options)), Some(v)) => assert!(options.contains(&v.as_str())),
+                    (None, v) => assert!(v.is_none(), "{} is not tuned", h.name),
+                    (range, v) => panic!("{}: {range:?} {v:?}", h.name),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grid_enumerates_every_combination_once() {
+        let recipe = find("trending-now").unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let intervals: Vec<String> = (0..4)
+            .map(|t| candidate(recipe, &BTreeMap::new(), Search::Grid, t, &mut rng)["interval"].clone())
+            .collect();
+        assert_eq!(intervals, vec!["30m", "1h", "3h", "1d"]);
+        assert_eq!(grid_points(Range::Integer(10, 20)), vec!["10", "15", "20"]);
+    }
 }
