@@ -243,6 +243,12 @@ pub struct HttpArgs {
     /// Data directory (default: a fresh temporary one).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Target ingest rate in events/s (0: as fast as acknowledgements return).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Timely workers of the server's engine.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
 }
 
 struct Load {
@@ -264,7 +270,9 @@ fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
     if args.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    let engine = Engine::open(EngineConfig::new(&scratch))?;
+    let mut config = EngineConfig::new(&scratch);
+    config.workers = args.workers;
+    let engine = Engine::open(config)?;
     let load = Load { users: 20_000, items: 5_000 };
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let base_ts = 1_700_000_000;
@@ -295,27 +303,40 @@ fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn ingest_loop(
+/// One ingest connection's job.
+struct IngestTask {
     client: reqwest::Client,
     url: String,
     batch: usize,
+    /// Time between POSTs when paced to a target rate; `None` sends as fast as acknowledgements return.
+    pace: Option<Duration>,
     load: Arc<Load>,
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicU64>,
     seed: u64,
-) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+}
+
+async fn ingest_loop(task: IngestTask) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(task.seed);
     let mut ts = 1_800_000_000i64;
-    while !stop.load(Ordering::Relaxed) {
-        let events: Vec<_> = (0..batch)
+    let mut ticks = task.pace.map(|p| {
+        let mut t = tokio::time::interval(p);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    while !task.stop.load(Ordering::Relaxed) {
+        if let Some(t) = ticks.as_mut() {
+            t.tick().await;
+        }
+        let events: Vec<_> = (0..task.batch)
             .map(|_| {
                 ts += 1;
-                event_json(&mut rng, &load, ts)
+                event_json(&mut rng, &task.load, ts)
             })
             .collect();
-        match client.post(&url).json(&serde_json::json!({ "events": events })).send().await {
+        match task.client.post(&task.url).json(&serde_json::json!({ "events": events })).send().await {
             Ok(r) if r.status().is_success() => {
-                acked.fetch_add(batch as u64, Ordering::Relaxed);
+                task.acked.fetch_add(task.batch as u64, Ordering::Relaxed);
             }
             _ => tokio::time::sleep(Duration::from_millis(10)).await,
         }
@@ -347,20 +368,24 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
     let acked = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..args.ingest_clients {
-        tasks.push(tokio::spawn(ingest_loop(
-            client.clone(),
-            format!("{base}/v1/events"),
-            args.batch,
-            load.clone(),
-            stop.clone(),
-            acked.clone(),
-            100 + c as u64,
-        )));
+        let pace = (args.rate > 0)
+            .then(|| Duration::from_secs_f64(args.ingest_clients as f64 * args.batch as f64 / args.rate as f64));
+        tasks.push(tokio::spawn(ingest_loop(IngestTask {
+            client: client.clone(),
+            url: format!("{base}/v1/events"),
+            batch: args.batch,
+            pace,
+            load: load.clone(),
+            stop: stop.clone(),
+            acked: acked.clone(),
+            seed: 100 + c as u64,
+        })));
     }
     let started = Instant::now();
     tokio::time::sleep(phase).await;
     let ingest_rate = acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    println!("ingest alone: {ingest_rate:.0} events/s acknowledged (durable: fsync per group commit)");
+    let target = if args.rate > 0 { format!("paced to {} events/s", args.rate) } else { "unpaced".to_string() };
+    println!("ingest alone ({target}): {ingest_rate:.0} events/s acknowledged (durable: fsync per group commit)");
 
     // Phase 2: freshness during ingest: a new user's single event must be excluded (seen) from the answer.
     let mut fresh = Histogram::<u64>::new(3)?;
