@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use dataflows::{Interaction, Op, Params};
+use dataflows::{Op, Params};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, EngineConfig, Submission};
@@ -91,21 +90,7 @@ struct ChildResult {
     generate_seconds: f64,
 }
 
-/// A synthetic stream: users and items drawn from Zipf distributions, two event types, timestamps spread
-/// evenly over 30 days.
-pub fn zipf_stream(events: u64, users: u64, items: u64, exponent: f64, seed: u64) -> Vec<Interaction> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let user_dist = Zipf::new(users.max(1), exponent).expect("valid Zipf parameters");
-    let item_dist = Zipf::new(items.max(1), exponent).expect("valid Zipf parameters");
-    (0..events)
-        .map(|i| Interaction {
-            user: user_dist.sample(&mut rng) as u32 - 1,
-            item: item_dist.sample(&mut rng) as u32 - 1,
-            event_type: rng.gen_range(0..2),
-            timestamp: 1_700_000_000 + (i as i64 * 30 * 86_400) / events.max(1) as i64,
-        })
-        .collect()
-}
+pub use dataflows::synthetic::zipf_stream;
 
 fn stream_params(s: &StreamArgs) -> Params {
     let mut p = crate::engine::default_params();

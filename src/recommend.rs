@@ -189,26 +189,31 @@ pub fn normalised_neighbours(engine: &Engine, item: ItemId, k: usize) -> Vec<(It
     scored
 }
 
-/// Recommendations for a user (external id); popular items for an unknown user.
-pub fn for_user(engine: &Engine, user: &str, query: &UserQuery) -> Vec<Recommended> {
-    let Some(user) = engine.catalog().user(user) else {
-        return backfill_popular(engine, Vec::new(), query.n, |_| false);
-    };
-    let (scores, seen) = score_candidates(engine, user, query);
+/// The `n` best-scoring candidates, best first (ties to the lower id), each because of its strongest
+/// contributor.
+fn best_candidates(engine: &Engine, scores: HashMap<ItemId, Candidate>, n: usize) -> Vec<Recommended> {
     let mut ranked: Vec<(ItemId, Candidate)> = scores.into_iter().collect();
     ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-    let explore = explore_count(query);
-    ranked.truncate(query.n - explore);
+    ranked.truncate(n);
     let catalog = engine.catalog();
-    let mut chosen: Vec<Recommended> = ranked
+    ranked
         .into_iter()
         .map(|(item, c)| Recommended {
             item_id: catalog.item_name(item).to_string(),
             score: c.score,
             reason: Reason::BecauseOf { item_id: catalog.item_name(c.because).to_string() },
         })
-        .collect();
-    drop(catalog);
+        .collect()
+}
+
+/// Recommendations for a user (external id); popular items for an unknown user.
+pub fn for_user(engine: &Engine, user: &str, query: &UserQuery) -> Vec<Recommended> {
+    let Some(user) = engine.catalog().user(user) else {
+        return backfill_popular(engine, Vec::new(), query.n, |_| false);
+    };
+    let (scores, seen) = score_candidates(engine, user, query);
+    let explore = explore_count(query);
+    let mut chosen = best_candidates(engine, scores, query.n - explore);
     if explore > 0 {
         chosen = with_exploration(engine, chosen, explore, query, &seen);
     }
@@ -344,18 +349,8 @@ pub fn next_items(
             }
         }
     }
-    let mut ranked: Vec<(ItemId, Candidate)> = scores.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-    ranked.truncate(query.n);
+    let mut chosen = best_candidates(engine, scores, query.n);
     let catalog = engine.catalog();
-    let mut chosen: Vec<Recommended> = ranked
-        .into_iter()
-        .map(|(item, c)| Recommended {
-            item_id: catalog.item_name(item).to_string(),
-            score: c.score,
-            reason: Reason::BecauseOf { item_id: catalog.item_name(c.because).to_string() },
-        })
-        .collect();
     // Back-fill with neighbours of the newest session item, below every transition-based item.
     if chosen.len() < query.n {
         if let Some(&last) = items.last() {

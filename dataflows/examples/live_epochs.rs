@@ -14,9 +14,8 @@
 use std::time::{Duration, Instant};
 
 use dataflows::inputs::GraphInputs;
+use dataflows::synthetic::zipf_stream;
 use dataflows::*;
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Zipf};
 use timely::dataflow::operators::probe::Handle;
 
 fn main() {
@@ -27,19 +26,7 @@ fn main() {
     let (epochs, epoch_size, workers) = (arg(5, 200), arg(6, 2_000), arg(7, 2));
 
     let total = base + epochs * epoch_size;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let user_dist = Zipf::new(users, 1.0).unwrap();
-    let item_dist = Zipf::new(items, 1.0).unwrap();
-    let ops: Vec<Op> = (0..total)
-        .map(|i| {
-            Op::Insert(Interaction {
-                user: user_dist.sample(&mut rng) as u32 - 1,
-                item: item_dist.sample(&mut rng) as u32 - 1,
-                event_type: rng.gen_range(0..2),
-                timestamp: 1_700_000_000 + (i as i64 * 30 * 86_400) / total as i64,
-            })
-        })
-        .collect();
+    let ops: Vec<Op> = zipf_stream(total, users, items, 1.0, 7).into_iter().map(Op::Insert).collect();
     let mut batches: Vec<Vec<Op>> = vec![ops[..base as usize].to_vec()];
     batches.extend(ops[base as usize..].chunks(epoch_size as usize).map(|c| c.to_vec()));
     let batches = std::sync::Arc::new(batches);

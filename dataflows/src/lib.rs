@@ -13,6 +13,7 @@
 //!   custom timely operator that maintains top-K neighbours.
 //! - [`score`]: the pure arithmetic shared by the graph and the reference model.
 //! - [`reference`]: the same outputs recomputed from scratch with maps and loops; property tests compare.
+//! - [`synthetic`]: seeded Zipf streams for benchmarks.
 //! - [`run`]: a harness that runs the graph over batches of operations (tests, benchmarks).
 //!
 //! Time: the dataflow's logical time is the sequencer's epoch, but no output depends on where epoch
@@ -27,6 +28,7 @@ pub mod reference;
 pub mod run;
 pub mod score;
 pub mod snapshot;
+pub mod synthetic;
 pub mod types;
 
 pub use feed::{EventFeed, InputChanges, Op};

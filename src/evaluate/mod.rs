@@ -23,7 +23,7 @@ use crate::model::schema::DatasetType;
 use crate::recipes::HyperValues;
 use crate::recommend::UserQuery;
 use dataset::Dataset;
-use models::{AlsEvaluator, EngineModel, EngineRecipe, PopularityBaseline};
+use models::{AlsEvaluator, EngineModel, PopularityBaseline};
 use protocols::Model;
 
 /// Which protocol(s) to run.
@@ -123,7 +123,7 @@ pub fn model(
     data: &Dataset,
     workers: usize,
 ) -> anyhow::Result<Box<dyn Model>> {
-    let engine_recipe = match recipe {
+    match recipe {
         RecipeName::BaselinePop => return Ok(Box::new(PopularityBaseline::default())),
         RecipeName::Als => {
             let params = crate::recipes::als::AlsParams {
@@ -135,13 +135,8 @@ pub fn model(
             };
             return Ok(Box::new(AlsEvaluator::new(params, values.number("retrain_every") as usize, data)));
         }
-        RecipeName::UserPersonalization => EngineRecipe::UserPersonalization,
-        RecipeName::PopularityCount => EngineRecipe::PopularityCount,
-        RecipeName::Sims => EngineRecipe::Sims,
-        RecipeName::TrendingNow => EngineRecipe::TrendingNow,
-        RecipeName::PersonalizedRanking => EngineRecipe::PersonalizedRanking,
-        RecipeName::NextItem => EngineRecipe::NextItem,
-    };
+        _ => {}
+    }
     let dir = std::env::temp_dir().join(format!("streamrec-evaluate-{}-{}", std::process::id(), rand::random::<u32>()));
     let mut config = EngineConfig::new(dir);
     config.workers = workers;
@@ -149,12 +144,9 @@ pub fn model(
     let query = UserQuery::from_recipe(values, 25).map_err(|e| anyhow::anyhow!(e))?;
     let interval = crate::recommend::interval_secs(values.text("interval")).unwrap_or(3_600);
     let session = crate::recommend::SessionQuery::from_recipe(values, 25);
-    let engine_model = EngineModel::new(config, engine_recipe, query, interval, data)?;
-    Ok(Box::new(if engine_recipe == EngineRecipe::NextItem {
-        engine_model.with_session_query(session)
-    } else {
-        engine_model
-    }))
+    let engine_model = EngineModel::new(config, recipe, query, interval, data)?;
+    // Only next-item has session hyperparameters; the others keep the session defaults.
+    Ok(Box::new(if recipe == RecipeName::NextItem { engine_model.with_session_query(session) } else { engine_model }))
 }
 
 /// The registry name of an evaluable recipe.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::dataset::Dataset;
 use super::protocols::Model;
+use super::RecipeName;
 use crate::engine::{Engine, EngineConfig, Submission};
 use crate::recommend::{self, UserQuery};
 
@@ -32,28 +33,11 @@ impl Model for PopularityBaseline {
     }
 }
 
-/// Which engine query a recipe answers with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineRecipe {
-    /// History × neighbours, recency-weighted (`recommend::for_user`).
-    UserPersonalization,
-    /// Distinct users per item (`recommend::popular`).
-    PopularityCount,
-    /// Items similar to the user's newest history item (`recommend::similar`).
-    Sims,
-    /// Items trending now (`recommend::trending`).
-    TrendingNow,
-    /// The whole catalogue reordered for the user (`recommend::rank_for_user`).
-    PersonalizedRanking,
-    /// The next item after the user's recent history as a session (`recommend::next_items`).
-    NextItem,
-}
-
 /// A recipe served by a scratch engine (no fsync), fed through the same sequencer and dataflows as a
 /// server, so its figures are the engine's own.
 pub struct EngineModel {
     engine: Engine,
-    recipe: EngineRecipe,
+    recipe: RecipeName,
     query: UserQuery,
     session: recommend::SessionQuery,
     trend_interval: i64,
@@ -65,7 +49,7 @@ impl EngineModel {
     /// Starts a scratch engine with `config` (its data directory is deleted afterwards).
     pub fn new(
         mut config: EngineConfig,
-        recipe: EngineRecipe,
+        recipe: RecipeName,
         query: UserQuery,
         trend_interval: i64,
         data: &Dataset,
@@ -106,12 +90,12 @@ impl Model for EngineModel {
     fn recommend(&mut self, data: &Dataset, user: u32, n: usize, exclude: &HashSet<u32>) -> anyhow::Result<Vec<u32>> {
         let name = &data.users[user as usize];
         let answer = match self.recipe {
-            EngineRecipe::UserPersonalization => {
+            RecipeName::UserPersonalization => {
                 let query = UserQuery { n: n + exclude.len().min(n), ..self.query.clone() };
                 recommend::for_user(&self.engine, name, &query)
             }
-            EngineRecipe::PopularityCount => recommend::popular(&self.engine, n + exclude.len(), None),
-            EngineRecipe::Sims => {
+            RecipeName::PopularityCount => recommend::popular(&self.engine, n + exclude.len(), None),
+            RecipeName::Sims => {
                 let newest =
                     self.engine.catalog().user(name).and_then(|u| self.engine.index().recent(u).last().copied());
                 match newest {
@@ -128,8 +112,8 @@ impl Model for EngineModel {
                     None => recommend::popular(&self.engine, n + exclude.len(), None),
                 }
             }
-            EngineRecipe::TrendingNow => recommend::trending(&self.engine, n + exclude.len(), self.trend_interval),
-            EngineRecipe::NextItem => {
+            RecipeName::TrendingNow => recommend::trending(&self.engine, n + exclude.len(), self.trend_interval),
+            RecipeName::NextItem => {
                 let user = self.engine.catalog().user(name);
                 let (session, seen) = match user {
                     Some(u) => {
@@ -144,7 +128,10 @@ impl Model for EngineModel {
                 let query = recommend::SessionQuery { n: n + exclude.len().min(n), ..self.session.clone() };
                 recommend::next_items(&self.engine, &session, &seen, &query)
             }
-            EngineRecipe::PersonalizedRanking => {
+            RecipeName::Als | RecipeName::BaselinePop => {
+                anyhow::bail!("{:?} is not served by the engine", self.recipe)
+            }
+            RecipeName::PersonalizedRanking => {
                 let mut ranked = recommend::rank_for_user(&self.engine, name, &data.items, &self.query);
                 ranked.truncate(n + exclude.len());
                 ranked
