@@ -150,6 +150,26 @@ async fn read_your_writes_and_clear_errors() {
     let resp = c.get(format!("{base}/v1/recommendations?userId=newbie&numResults=0")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 
+    // History per event type: the newest items of each type, newest first.
+    assert!(post_events(
+        &c,
+        &base,
+        json!([
+            { "userId": "typed", "itemId": "a", "eventType": "view", "timestamp": 10 },
+            { "userId": "typed", "itemId": "b", "eventType": "purchase", "timestamp": 11 },
+            { "userId": "typed", "itemId": "c", "eventType": "view", "timestamp": 12 },
+        ])
+    )
+    .await
+    .status()
+    .is_success());
+    let recent = |v: &Value| -> Vec<String> {
+        v["recent"].as_array().unwrap().iter().map(|e| e["itemId"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(recent(&get(&c, format!("{base}/v1/users/typed/history?eventType=purchase")).await), vec!["b"]);
+    assert_eq!(recent(&get(&c, format!("{base}/v1/users/typed/history?eventType=view")).await), vec!["c", "a"]);
+    assert_eq!(recent(&get(&c, format!("{base}/v1/users/typed/history")).await), vec!["c", "b", "a"]);
+
     // The als recipe: trained on demand (it also retrains in the background), users solved at query time.
     let resp = c.post(format!("{base}/v1/recipes/als/retrain")).send().await.unwrap();
     assert!(resp.status().is_success());

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::recent::{RecentChange, RecentWindows};
+use crate::recent::{RecentChange, RecentWindows, WindowChange};
 use crate::types::{EventTypeId, Interaction, ItemId, Seconds, Transition, UserId, WindowParams};
 
 /// One change to a dataset group's interactions.
@@ -47,12 +47,18 @@ pub struct InputChanges {
     pub cowindow: Vec<RecentChange>,
     /// Changes to the `transitions` collection.
     pub transitions: Vec<(Transition, isize)>,
+    /// Changes to the `typed_recent` collection (per user and event type windows).
+    pub typed_recent: Vec<RecentChange>,
 }
 
 impl InputChanges {
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.recent.is_empty() && self.cowindow.is_empty() && self.transitions.is_empty()
+        self.events.is_empty()
+            && self.recent.is_empty()
+            && self.cowindow.is_empty()
+            && self.transitions.is_empty()
+            && self.typed_recent.is_empty()
     }
 
     /// Empties every list, keeping the allocations.
@@ -61,6 +67,7 @@ impl InputChanges {
         self.recent.clear();
         self.cowindow.clear();
         self.transitions.clear();
+        self.typed_recent.clear();
     }
 }
 
@@ -69,6 +76,9 @@ impl InputChanges {
 pub struct EventFeed {
     windows: RecentWindows,
     cowindows: RecentWindows,
+    /// The history window per user and event type.
+    typed: RecentWindows<(UserId, EventTypeId)>,
+    typed_changes: Vec<WindowChange<(UserId, EventTypeId)>>,
     /// Each user's live events, sorted by [`sequence_key`].
     live: HashMap<UserId, Vec<Interaction>>,
     events: u64,
@@ -102,6 +112,8 @@ impl EventFeed {
     /// An empty feed with the history window and the co-occurrence window.
     pub fn new(window: WindowParams, cooccurrence_window: WindowParams) -> Self {
         EventFeed {
+            typed: RecentWindows::new(window.clone()),
+            typed_changes: Vec::new(),
             windows: RecentWindows::new(window),
             cowindows: RecentWindows::new(cooccurrence_window),
             live: HashMap::new(),
@@ -146,9 +158,16 @@ impl EventFeed {
                 out.events.push((event, 1));
                 self.windows.insert(&event, &mut out.recent);
                 self.cowindows.insert(&event, &mut out.cowindow);
+                self.typed.insert_at((event.user, event.event_type), &event, &mut self.typed_changes);
             }
             Op::DeleteUser(user) => {
                 if let Some(events) = self.live.remove(&user) {
+                    let mut types: Vec<EventTypeId> = events.iter().map(|e| e.event_type).collect();
+                    types.sort_unstable();
+                    types.dedup();
+                    for t in types {
+                        self.typed.delete_user((user, t), &mut self.typed_changes);
+                    }
                     self.events -= events.len() as u64;
                     transitions_of(&events, self.max_distance, -1, |_, _| true, &mut out.transitions);
                     out.events.extend(events.into_iter().map(|e| (e, -1)));
@@ -164,8 +183,11 @@ impl EventFeed {
                 self.events = 0;
                 self.windows.clear(&mut out.recent);
                 self.cowindows.clear(&mut out.cowindow);
+                self.typed.clear(&mut self.typed_changes);
             }
         }
+        // A per-type window's entries all carry that type, so `(user, entry)` keeps them apart.
+        out.typed_recent.extend(self.typed_changes.drain(..).map(|(((user, _), entry), diff)| ((user, entry), diff)));
     }
 
     /// The recent windows.

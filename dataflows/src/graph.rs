@@ -50,6 +50,8 @@ pub struct Inputs<'s> {
     pub cowindow: Coll<'s, (UserId, RecentEntry)>,
     /// Changes to the item-to-next-item steps in users' sequences, from [`crate::feed::EventFeed`].
     pub transitions: Coll<'s, Transition>,
+    /// Changes to the users' history windows per event type (entries carry their type).
+    pub typed_recent: Coll<'s, (UserId, RecentEntry)>,
 }
 
 /// The graph's outputs, each a consolidated collection whose updates say exactly how the statistic changed.
@@ -72,6 +74,8 @@ pub struct Outputs<'s> {
     pub affinity: Coll<'s, ((UserId, ItemId), Affinity)>,
     /// How often item `b` followed item `a` a given number of events later, over all users' sequences.
     pub transitions: Coll<'s, (Transition, isize)>,
+    /// Each user's history window per event type: the entries of type `t` are the newest items of type `t`.
+    pub typed_recent: Coll<'s, (UserId, RecentEntry)>,
 }
 
 impl Outputs<'_> {
@@ -86,12 +90,13 @@ impl Outputs<'_> {
         self.window_counts.probe_with(probe);
         self.affinity.probe_with(probe);
         self.transitions.probe_with(probe);
+        self.typed_recent.probe_with(probe);
     }
 }
 
 /// Builds the whole graph in `events`' scope.
 pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
-    let Inputs { events, recent, cowindow, transitions } = inputs;
+    let Inputs { events, recent, cowindow, transitions, typed_recent } = inputs;
     let (item_users, item_events) = popularity(events.clone());
     let trend = trend_buckets(events.clone(), params.trend_bucket_secs);
     let affinity = affinity(events, params.affinity.clone());
@@ -99,7 +104,18 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
     let window_counts = cowindow.map(|(_, entry)| entry.item).count_total();
     let neighbours = neighbours(cooccurrence.clone(), params.neighbours);
     let transitions = transitions.count_total();
-    Outputs { item_users, item_events, trend, recent, cooccurrence, neighbours, window_counts, affinity, transitions }
+    Outputs {
+        item_users,
+        item_events,
+        trend,
+        recent,
+        cooccurrence,
+        neighbours,
+        window_counts,
+        affinity,
+        transitions,
+        typed_recent,
+    }
 }
 
 /// Distinct users and event counts per item, per event type and over all types.

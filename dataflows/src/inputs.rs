@@ -8,12 +8,13 @@ use crate::feed::InputChanges;
 use crate::graph::{self, Inputs, Outputs};
 use crate::types::{Epoch, Interaction, Params, RecentEntry, Transition, UserId};
 
-/// The four input sessions of one worker's copy of the graph.
+/// The five input sessions of one worker's copy of the graph.
 pub struct GraphInputs {
     events: InputSession<Epoch, Interaction, isize>,
     recent: InputSession<Epoch, (UserId, RecentEntry), isize>,
     cowindow: InputSession<Epoch, (UserId, RecentEntry), isize>,
     transitions: InputSession<Epoch, Transition, isize>,
+    typed_recent: InputSession<Epoch, (UserId, RecentEntry), isize>,
 }
 
 impl Default for GraphInputs {
@@ -30,6 +31,7 @@ impl GraphInputs {
             recent: InputSession::new(),
             cowindow: InputSession::new(),
             transitions: InputSession::new(),
+            typed_recent: InputSession::new(),
         }
     }
 
@@ -40,6 +42,7 @@ impl GraphInputs {
             recent: self.recent.to_collection(scope),
             cowindow: self.cowindow.to_collection(scope),
             transitions: self.transitions.to_collection(scope),
+            typed_recent: self.typed_recent.to_collection(scope),
         };
         graph::build(inputs, params)
     }
@@ -58,6 +61,9 @@ impl GraphInputs {
         for (t, d) in changes.transitions.drain(..) {
             self.transitions.update(t, d);
         }
+        for (r, d) in changes.typed_recent.drain(..) {
+            self.typed_recent.update(r, d);
+        }
     }
 
     /// Closes the current epoch: every session advances to `next` and flushes.
@@ -66,10 +72,12 @@ impl GraphInputs {
         self.recent.advance_to(next);
         self.cowindow.advance_to(next);
         self.transitions.advance_to(next);
+        self.typed_recent.advance_to(next);
         self.events.flush();
         self.recent.flush();
         self.cowindow.flush();
         self.transitions.flush();
+        self.typed_recent.flush();
     }
 
     /// Closes the sessions, so the graph can finish.
@@ -78,5 +86,6 @@ impl GraphInputs {
         self.recent.close();
         self.cowindow.close();
         self.transitions.close();
+        self.typed_recent.close();
     }
 }

@@ -17,11 +17,14 @@ use crate::types::{Interaction, RecentEntry, UserId, WindowParams};
 /// A change to the `recent` collection.
 pub type RecentChange = ((UserId, RecentEntry), isize);
 
+/// A change to a collection of windows kept per key `K` (a user, or a user and an event type).
+pub type WindowChange<K> = ((K, RecentEntry), isize);
+
 /// The recent windows of every user, updated one event at a time.
 #[derive(Debug, Default, Clone)]
-pub struct RecentWindows {
+pub struct RecentWindows<K = UserId> {
     params: Option<WindowParams>,
-    users: HashMap<UserId, UserWindow>,
+    users: HashMap<K, UserWindow>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -31,14 +34,14 @@ struct UserWindow {
     newest: i64,
 }
 
-impl RecentWindows {
+impl<K: Copy + Ord + std::hash::Hash> RecentWindows<K> {
     /// Empty windows with these parameters.
     pub fn new(params: WindowParams) -> Self {
         RecentWindows { params: Some(params), users: HashMap::new() }
     }
 
     /// The current window of one user, oldest first.
-    pub fn window(&self, user: UserId) -> &[RecentEntry] {
+    pub fn window(&self, user: K) -> &[RecentEntry] {
         self.users.get(&user).map(|w| w.entries.as_slice()).unwrap_or(&[])
     }
 
@@ -47,11 +50,11 @@ impl RecentWindows {
         self.users.len()
     }
 
-    /// Adds one event and appends the window's changes to `out`.
-    pub fn insert(&mut self, event: &Interaction, out: &mut Vec<RecentChange>) {
+    /// Adds one event to the window of `key` and appends the window's changes to `out`.
+    pub fn insert_at(&mut self, key: K, event: &Interaction, out: &mut Vec<WindowChange<K>>) {
         let params = self.params.as_ref().expect("RecentWindows built with new()");
         let (max_items, max_age) = (params.max_items.max(1), params.max_age_secs);
-        let window = self.users.entry(event.user).or_default();
+        let window = self.users.entry(key).or_default();
         if window.entries.is_empty() {
             window.newest = event.timestamp;
         }
@@ -63,39 +66,46 @@ impl RecentWindows {
                 return; // an older or equal interaction with an item already in the window changes nothing
             }
             window.entries.remove(pos);
-            out.push(((event.user, old), -1));
+            out.push(((key, old), -1));
         }
         let at = window.entries.partition_point(|e| e < &candidate);
         window.entries.insert(at, candidate);
-        out.push(((event.user, candidate), 1));
+        out.push(((key, candidate), 1));
         window.newest = window.newest.max(event.timestamp);
 
         let cutoff = window.newest.saturating_sub(max_age);
         let expired = window.entries.partition_point(|e| e.timestamp < cutoff);
         let overflow = window.entries.len().saturating_sub(max_items);
         for old in window.entries.drain(..expired.max(overflow)) {
-            out.push(((event.user, old), -1));
+            out.push(((key, old), -1));
         }
         consolidate_tail(out, start);
     }
 
     /// Forgets a user (data deletion) and appends the retraction of their whole window to `out`.
-    pub fn delete_user(&mut self, user: UserId, out: &mut Vec<RecentChange>) {
+    pub fn delete_user(&mut self, user: K, out: &mut Vec<WindowChange<K>>) {
         if let Some(window) = self.users.remove(&user) {
             out.extend(window.entries.into_iter().map(|e| ((user, e), -1)));
         }
     }
 
     /// Forgets every user, retracting every window.
-    pub fn clear(&mut self, out: &mut Vec<RecentChange>) {
+    pub fn clear(&mut self, out: &mut Vec<WindowChange<K>>) {
         for (user, window) in self.users.drain() {
             out.extend(window.entries.into_iter().map(|e| ((user, e), -1)));
         }
     }
 }
 
+impl RecentWindows<UserId> {
+    /// Adds one event to its user's window and appends the window's changes to `out`.
+    pub fn insert(&mut self, event: &Interaction, out: &mut Vec<RecentChange>) {
+        self.insert_at(event.user, event, out)
+    }
+}
+
 /// Cancels a `+1` and `-1` of the same entry emitted by one insert (an item that entered and was evicted at once).
-fn consolidate_tail(out: &mut Vec<RecentChange>, start: usize) {
+fn consolidate_tail<K: Copy + Ord>(out: &mut Vec<WindowChange<K>>, start: usize) {
     let tail = &mut out[start..];
     tail.sort_unstable();
     let mut write = start;

@@ -88,6 +88,21 @@ impl Reference {
             }
         }
 
+        // Per-type windows from scratch: the same rule over each type's events alone.
+        let mut latest_typed: BTreeMap<(UserId, EventTypeId), BTreeMap<ItemId, Seconds>> = BTreeMap::new();
+        for e in &self.live {
+            let slot = latest_typed.entry((e.user, e.event_type)).or_default().entry(e.item).or_insert(e.timestamp);
+            *slot = (*slot).max(e.timestamp);
+        }
+        for ((user, event_type), items) in latest_typed {
+            let newest = items.values().copied().max().unwrap_or(0);
+            let mut entries: Vec<RecentEntry> =
+                items.into_iter().map(|(item, timestamp)| RecentEntry { timestamp, item, event_type }).collect();
+            entries.sort();
+            snap.typed_recent
+                .insert((user, event_type), newest_within(&entries, newest, &p.window).into_iter().collect());
+        }
+
         let mut cowindows: Vec<Vec<RecentEntry>> = Vec::new();
         for (user, items) in latest {
             let newest = items.values().map(|(ts, _)| *ts).max().unwrap_or(0);

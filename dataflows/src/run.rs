@@ -28,6 +28,7 @@ struct Captured {
     neighbours: Acc<(ItemId, Neighbour)>,
     window_counts: Acc<(ItemId, isize)>,
     transitions: Acc<(Transition, isize)>,
+    typed_recent: Acc<(UserId, RecentEntry)>,
     affinity: Acc<((UserId, ItemId), Affinity)>,
 }
 
@@ -55,6 +56,7 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
                 accumulate(out.window_counts, &sink.window_counts, &probe);
                 accumulate(out.affinity, &sink.affinity, &probe);
                 accumulate(out.transitions, &sink.transitions, &probe);
+                accumulate(out.typed_recent, &sink.typed_recent, &probe);
             } else {
                 out.probe_all(&probe);
             }
@@ -96,6 +98,10 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
             assert_eq!(d, 1, "a window entry appears once");
             snap.recent.entry(user).or_default().insert(entry);
         }
+    }
+    for ((user, entry), d) in take(&captured.typed_recent) {
+        assert_eq!(d, 1, "a window entry appears once");
+        snap.typed_recent.entry((user, entry.event_type)).or_default().insert(entry);
     }
     for ((item, n), d) in take(&captured.neighbours) {
         if d != 0 {

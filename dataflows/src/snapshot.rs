@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub window_counts: BTreeMap<ItemId, isize>,
     /// Decayed affinity per (user, item).
     pub affinity: BTreeMap<(UserId, ItemId), Affinity>,
+    /// Each user's history window per event type.
+    pub typed_recent: BTreeMap<(UserId, EventTypeId), BTreeSet<RecentEntry>>,
     /// Item-to-next-item step counts.
     pub transitions: BTreeMap<Transition, isize>,
 }

@@ -77,6 +77,7 @@ proptest! {
         prop_assert_eq!(&actual.neighbours, &expected.neighbours);
         prop_assert_eq!(&actual.window_counts, &expected.window_counts);
         prop_assert_eq!(&actual.transitions, &expected.transitions);
+        prop_assert_eq!(&actual.typed_recent, &expected.typed_recent);
     }
 }
 

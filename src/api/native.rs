@@ -445,6 +445,7 @@ async fn trending(
 async fn user_history(
     State(state): State<Arc<AppState>>,
     Path(user_id): Path<String>,
+    Query(p): Query<ReadParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     fresh_for_user(&state, &user_id).await?;
     let engine = &state.engine;
@@ -461,9 +462,15 @@ async fn user_history(
         .map(|(item, a)| (catalog.item_name(item).to_string(), a.value_at(now, params)))
         .collect();
     items.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let recent: Vec<serde_json::Value> = engine
-        .index()
-        .recent(user)
+    // `eventType` narrows the history to the newest items of that event type.
+    let window = match p.event_type.as_deref() {
+        Some(name) => match catalog.event_type(name) {
+            Some(t) => engine.index().recent_of_type(user, t),
+            None => Vec::new(),
+        },
+        None => engine.index().recent(user),
+    };
+    let recent: Vec<serde_json::Value> = window
         .into_iter()
         .rev()
         .map(|e| {

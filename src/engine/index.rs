@@ -40,6 +40,8 @@ pub struct ServingIndex {
     popular: Mutex<PopularityRanks>,
     trend: Mutex<BTreeMap<i64, HashMap<ItemId, i64>>>,
     recent: DashMap<UserId, Multi<RecentEntry>>,
+    /// Per user, the history windows of every event type (entries carry their type).
+    typed_recent: DashMap<UserId, Multi<RecentEntry>>,
     /// Per item, its candidates with multiplicities: a map, because hot items' lists hold hundreds of
     /// entries and change in every epoch.
     neighbours: DashMap<ItemId, HashMap<Neighbour, isize>>,
@@ -99,6 +101,28 @@ impl ServingIndex {
         if empty {
             self.recent.remove_if(&user, |_, l| l.is_empty());
         }
+    }
+
+    /// Applies a change of a user's per-event-type history window.
+    pub fn apply_typed_recent(&self, user: UserId, entry: RecentEntry, diff: isize) {
+        let mut list = self.typed_recent.entry(user).or_default();
+        apply_multi(&mut list, entry, diff);
+        let empty = list.is_empty();
+        drop(list);
+        if empty {
+            self.typed_recent.remove_if(&user, |_, l| l.is_empty());
+        }
+    }
+
+    /// A user's newest items of one event type, oldest first.
+    pub fn recent_of_type(&self, user: UserId, event_type: EventTypeId) -> Vec<RecentEntry> {
+        let mut entries: Vec<RecentEntry> = self
+            .typed_recent
+            .get(&user)
+            .map(|l| l.iter().filter(|(e, d)| *d > 0 && e.event_type == event_type).map(|(e, _)| *e).collect())
+            .unwrap_or_default();
+        entries.sort();
+        entries
     }
 
     /// Applies a change of an item's neighbours.

@@ -214,12 +214,14 @@ impl Sequencer {
         let mut recent = split(changes.recent, n);
         let mut cowindow = split(changes.cowindow, n);
         let mut transitions = split(changes.transitions, n);
+        let mut typed_recent = split(changes.typed_recent, n);
         for (w, sender) in self.workers.senders.iter().enumerate() {
             let changes = InputChanges {
                 events: std::mem::take(&mut events[w]),
                 recent: std::mem::take(&mut recent[w]),
                 cowindow: std::mem::take(&mut cowindow[w]),
                 transitions: std::mem::take(&mut transitions[w]),
+                typed_recent: std::mem::take(&mut typed_recent[w]),
             };
             // A send fails only when the workers are gone (shutting down); nothing to do then.
             let _ = sender.send(WorkerMsg::Epoch { epoch: self.epoch, changes });
