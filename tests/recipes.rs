@@ -198,3 +198,34 @@ fn next_item_follows_sequences_and_weighs_distance() {
     let unknown = recommend::next_items(&e, &["nope".to_string()], &none, &q);
     assert!(unknown.iter().all(|r| r.reason == Reason::Popular));
 }
+
+#[test]
+fn sims_trims_extreme_users() {
+    // Ten ordinary users each see one pair (p_i, q_i); one crawler sees every item.
+    let run = |trim: f64| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(dir.path());
+        config.fsync = false;
+        config.params.user_trim_percentile = trim;
+        let e = Engine::open(config).unwrap();
+        let mut events = Vec::new();
+        for i in 0..10 {
+            events.push(event(&format!("u{i}"), &format!("p{i}"), 10 * i, "view"));
+            events.push(event(&format!("u{i}"), &format!("q{i}"), 10 * i + 1, "view"));
+            events.push(event("crawler", &format!("p{i}"), 1_000 + 2 * i, "view"));
+            events.push(event("crawler", &format!("q{i}"), 1_000 + 2 * i + 1, "view"));
+        }
+        settle(&e, events);
+        let similar: Vec<(String, Reason)> =
+            recommend::similar(&e, "p0", 5, 0.0, 100.0).into_iter().map(|r| (r.item_id, r.reason)).collect();
+        e.shutdown();
+        similar
+    };
+    // With everyone, the crawler ties p0 to every item it saw.
+    let all = run(100.0);
+    assert!(all.iter().filter(|(_, r)| matches!(r, Reason::BecauseOf { .. })).count() >= 5, "{all:?}");
+    // Trimming users above the 90th percentile of activity (the crawler) leaves only p0's real partner.
+    let trimmed = run(90.0);
+    assert_eq!(trimmed[0].0, "q0", "{trimmed:?}");
+    assert!(trimmed[1..].iter().all(|(_, r)| *r == Reason::Popular), "{trimmed:?}");
+}

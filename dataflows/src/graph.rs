@@ -99,6 +99,11 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
     let Inputs { events, recent, cowindow, transitions, typed_recent } = inputs;
     let (item_users, item_events) = popularity(events.clone());
     let trend = trend_buckets(events.clone(), params.trend_bucket_secs);
+    let cowindow = if params.user_trim_percentile < 100.0 {
+        without_extreme_users(cowindow, events.clone(), params.user_trim_percentile)
+    } else {
+        cowindow
+    };
     let affinity = affinity(events, params.affinity.clone());
     let cooccurrence = cooccurrence(cowindow.clone(), params.min_cocount);
     let window_counts = cowindow.map(|(_, entry)| entry.item).count_total();
@@ -116,6 +121,33 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
         transitions,
         typed_recent,
     }
+}
+
+/// `cowindow` without the users whose event count is above the `percentile`-th percentile of all users'.
+///
+/// The percentile comes from a histogram of user activity (a handful of distinct counts, not one row per
+/// user), reduced under a single key; only a change of the threshold touches every user.
+pub fn without_extreme_users<'s>(
+    cowindow: Coll<'s, (UserId, RecentEntry)>,
+    events: Coll<'s, Interaction>,
+    percentile: f64,
+) -> Coll<'s, (UserId, RecentEntry)> {
+    let activity = events.map(|e| e.user).count_total();
+    let threshold = activity.clone().map(|(_, n)| n).count_total().map(|(n, users)| ((), (n, users))).reduce_named(
+        "ActivityThreshold",
+        move |_, histogram, output| {
+            let counts = histogram.iter().map(|((n, users), diff)| (*n, *users * *diff));
+            if let Some(t) = score::activity_threshold(counts, percentile) {
+                output.push((t, 1));
+            }
+        },
+    );
+    let extreme = activity
+        .map(|(user, n)| ((), (user, n)))
+        .join_map(threshold, |_, (user, n), t| (*user, *n > *t))
+        .filter(|(_, extreme)| *extreme)
+        .map(|(user, _)| user);
+    cowindow.antijoin(extreme)
 }
 
 /// Distinct users and event counts per item, per event type and over all types.

@@ -103,6 +103,22 @@ impl Reference {
                 .insert((user, event_type), newest_within(&entries, newest, &p.window).into_iter().collect());
         }
 
+        // Extreme users, by the percentile of event counts.
+        let mut activity: BTreeMap<UserId, isize> = BTreeMap::new();
+        for e in &self.live {
+            *activity.entry(e.user).or_default() += 1;
+        }
+        let mut histogram: BTreeMap<isize, isize> = BTreeMap::new();
+        for n in activity.values() {
+            *histogram.entry(*n).or_default() += 1;
+        }
+        let threshold = if p.user_trim_percentile < 100.0 {
+            score::activity_threshold(histogram.iter().map(|(n, c)| (*n, *c)), p.user_trim_percentile)
+        } else {
+            None
+        };
+        let extreme = |user: UserId| threshold.is_some_and(|t| activity[&user] > t);
+
         let mut cowindows: Vec<Vec<RecentEntry>> = Vec::new();
         for (user, items) in latest {
             let newest = items.values().map(|(ts, _)| *ts).max().unwrap_or(0);
@@ -112,7 +128,9 @@ impl Reference {
                 .collect();
             entries.sort();
             snap.recent.insert(user, newest_within(&entries, newest, &p.window).into_iter().collect());
-            cowindows.push(newest_within(&entries, newest, &p.cooccurrence_window));
+            if !extreme(user) {
+                cowindows.push(newest_within(&entries, newest, &p.cooccurrence_window));
+            }
         }
 
         let mut window_counts: HashMap<ItemId, isize> = HashMap::new();

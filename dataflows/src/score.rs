@@ -39,3 +39,37 @@ pub fn affinity<'a>(
     }
     Some(Affinity { log2_fixed: ((max + sum.log2()) * AFFINITY_SCALE).round() as i64 })
 }
+
+/// The activity (event count) at the `percentile`-th percentile of users, from a histogram of
+/// `(events, users with that many events)` in ascending order: the smallest count `n` such that at least
+/// `ceil(percentile / 100 · users)` users have `n` events or fewer. Users above it are extreme.
+pub fn activity_threshold(histogram: impl Iterator<Item = (isize, isize)> + Clone, percentile: f64) -> Option<isize> {
+    let users: isize = histogram.clone().map(|(_, c)| c).sum();
+    if users <= 0 {
+        return None;
+    }
+    let target = ((percentile.clamp(0.0, 100.0) / 100.0) * users as f64).ceil().max(1.0) as isize;
+    let mut seen = 0;
+    for (n, c) in histogram {
+        seen += c;
+        if seen >= target {
+            return Some(n);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_threshold_is_the_percentile_of_users() {
+        // 8 users with 1 event, 1 with 5, 1 with 100.
+        let histogram = [(1, 8), (5, 1), (100, 1)];
+        assert_eq!(activity_threshold(histogram.iter().copied(), 80.0), Some(1));
+        assert_eq!(activity_threshold(histogram.iter().copied(), 90.0), Some(5));
+        assert_eq!(activity_threshold(histogram.iter().copied(), 100.0), Some(100));
+        assert_eq!(activity_threshold(std::iter::empty(), 90.0), None);
+    }
+}

@@ -147,6 +147,9 @@ pub struct Params {
     /// the window, so its length sets the graph's cost per event (about 4 × its length pair updates) while
     /// the history window costs nothing per pair.
     pub cooccurrence_window: WindowParams,
+    /// Users whose number of events is above this percentile of all users' are left out of co-occurrence
+    /// (100: nobody): a few extreme users (crawlers, shared accounts) would otherwise tie everything together.
+    pub user_trim_percentile: f64,
     /// Item-to-next-item transitions are counted up to this many events apart (0: not at all).
     pub transition_distance: usize,
     /// Pairs co-occurring in fewer users' windows than this are ignored.
@@ -167,6 +170,7 @@ impl Default for Params {
             window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
             cooccurrence_window: WindowParams { max_items: 50, max_age_secs: 365 * 86_400 },
             transition_distance: 3,
+            user_trim_percentile: 100.0,
             min_cocount: 1,
             neighbours: 200,
             similarity: Similarity::Cosine,

@@ -12,6 +12,7 @@ fn params(max_items: usize, max_age: i64, min_co: isize, k: usize, similarity: S
         // A smaller window for co-occurrence, as the engine runs it.
         cooccurrence_window: WindowParams { max_items, max_age_secs: max_age },
         transition_distance: 3,
+        user_trim_percentile: 100.0,
         min_cocount: min_co,
         neighbours: k,
         similarity,
@@ -60,8 +61,10 @@ proptest! {
         k in 1usize..5,
         sim in similarity(),
         workers in 1usize..3,
+        trim in prop_oneof![Just(100.0f64), 30.0f64..100.0],
     ) {
-        let p = params(max_items, max_age, min_co, k, sim);
+        let mut p = params(max_items, max_age, min_co, k, sim);
+        p.user_trim_percentile = trim;
         let mut reference = Reference::new(p.clone());
         for op in &ops {
             reference.apply(op);

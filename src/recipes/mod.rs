@@ -132,6 +132,14 @@ const SIMILARITY: HyperParameter = HyperParameter {
     scope: Scope::Graph,
     tune: Some(Range::Categorical(&["cosine", "jaccard", "lift"])),
 };
+const USER_TRIM: HyperParameter = HyperParameter {
+    name: "user_trim_percentile",
+    doc: "Users with more events than this percentile of all users are left out of co-occurrence (100: none).",
+    default: "100",
+    range: Range::Continuous(50.0, 100.0),
+    scope: Scope::Graph,
+    tune: None,
+};
 const MIN_COINTERACTION: HyperParameter = HyperParameter {
     name: "min_cointeraction_count",
     doc: "Pairs co-occurring in fewer users' windows are ignored.",
@@ -189,6 +197,7 @@ pub static RECIPES: &[RecipeDef] = &[
             NEIGHBOURS,
             SIMILARITY,
             MIN_COINTERACTION,
+            USER_TRIM,
             HISTORY_DECAY,
             HALF_LIFE_DAYS,
             EVENT_TYPE_WEIGHTS,
@@ -231,10 +240,11 @@ pub static RECIPES: &[RecipeDef] = &[
             SIMILARITY,
             MIN_COINTERACTION,
             POPULARITY_DISCOUNT,
+            USER_TRIM,
             HyperParameter {
                 name: "item_trim_percentile",
                 doc: "Related items more popular than this percentile of all items are left out (100: none). \
-                      Extreme users need no trimming: each contributes at most its co-occurrence window.",
+                      Extreme users are trimmed by user_trim_percentile.",
                 default: "100",
                 range: Range::Continuous(50.0, 100.0),
                 scope: Scope::Query,
@@ -463,6 +473,9 @@ impl HyperValues {
         let mut p = base.clone();
         if self.has("window") {
             p.window.max_items = self.number("window") as usize;
+        }
+        if self.has("user_trim_percentile") {
+            p.user_trim_percentile = self.number("user_trim_percentile");
         }
         if self.has("transition_distance") {
             p.transition_distance = self.number("transition_distance") as usize;
