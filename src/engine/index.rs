@@ -29,6 +29,17 @@ fn apply_multi<V: PartialEq>(list: &mut Multi<V>, value: V, diff: isize) {
     }
 }
 
+/// Applies a window change to one of the per-user window maps, dropping users whose window empties.
+fn apply_window(windows: &DashMap<UserId, Multi<RecentEntry>>, user: UserId, entry: RecentEntry, diff: isize) {
+    let mut list = windows.entry(user).or_default();
+    apply_multi(&mut list, entry, diff);
+    let empty = list.is_empty();
+    drop(list);
+    if empty {
+        windows.remove_if(&user, |_, l| l.is_empty());
+    }
+}
+
 /// Items ranked by distinct users, per event type.
 type PopularityRanks = HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>;
 
@@ -94,24 +105,12 @@ impl ServingIndex {
 
     /// Applies a change of a user's recent window.
     pub fn apply_recent(&self, user: UserId, entry: RecentEntry, diff: isize) {
-        let mut list = self.recent.entry(user).or_default();
-        apply_multi(&mut list, entry, diff);
-        let empty = list.is_empty();
-        drop(list);
-        if empty {
-            self.recent.remove_if(&user, |_, l| l.is_empty());
-        }
+        apply_window(&self.recent, user, entry, diff);
     }
 
     /// Applies a change of a user's per-event-type history window.
     pub fn apply_typed_recent(&self, user: UserId, entry: RecentEntry, diff: isize) {
-        let mut list = self.typed_recent.entry(user).or_default();
-        apply_multi(&mut list, entry, diff);
-        let empty = list.is_empty();
-        drop(list);
-        if empty {
-            self.typed_recent.remove_if(&user, |_, l| l.is_empty());
-        }
+        apply_window(&self.typed_recent, user, entry, diff);
     }
 
     /// A user's newest items of one event type, oldest first.

@@ -22,17 +22,22 @@ pub fn cut(data: &Dataset) -> usize {
     data.events.len() * 9 / 10
 }
 
-/// HOLDOUT: global temporal split; top 25 per test user from training data only.
-pub fn holdout(data: &Dataset, model: &mut dyn Model) -> anyhow::Result<OfflineMetrics> {
+/// Feeds the training part to the model; returns the cut, each user's training items, and the items seen.
+fn train(data: &Dataset, model: &mut dyn Model) -> anyhow::Result<(usize, HashMap<u32, HashSet<u32>>, HashSet<u32>)> {
     let cut = cut(data);
-    let train: Vec<usize> = (0..cut).collect();
-    model.feed(data, &train)?;
+    model.feed(data, &(0..cut).collect::<Vec<_>>())?;
     let mut history: HashMap<u32, HashSet<u32>> = HashMap::new();
-    let mut train_items = HashSet::new();
+    let mut items = HashSet::new();
     for e in &data.events[..cut] {
         history.entry(e.user).or_default().insert(e.item);
-        train_items.insert(e.item);
+        items.insert(e.item);
     }
+    Ok((cut, history, items))
+}
+
+/// HOLDOUT: global temporal split; top 25 per test user from training data only.
+pub fn holdout(data: &Dataset, model: &mut dyn Model) -> anyhow::Result<OfflineMetrics> {
+    let (cut, history, train_items) = train(data, model)?;
     let mut truth: HashMap<u32, HashSet<u32>> = HashMap::new();
     for e in &data.events[cut..] {
         if let Some(h) = history.get(&e.user) {
@@ -53,15 +58,7 @@ pub fn holdout(data: &Dataset, model: &mut dyn Model) -> anyhow::Result<OfflineM
 
 /// NEXT: prequential replay of the test period, a top 10 before each eligible event, then the event.
 pub fn next(data: &Dataset, model: &mut dyn Model) -> anyhow::Result<NextMetrics> {
-    let cut = cut(data);
-    let train: Vec<usize> = (0..cut).collect();
-    model.feed(data, &train)?;
-    let mut history: HashMap<u32, HashSet<u32>> = HashMap::new();
-    let mut known_items = HashSet::new();
-    for e in &data.events[..cut] {
-        history.entry(e.user).or_default().insert(e.item);
-        known_items.insert(e.item);
-    }
+    let (cut, mut history, mut known_items) = train(data, model)?;
     let mut m = NextMetrics::default();
     let (mut hits, mut rr) = (0.0, 0.0);
     let (mut recommend_secs, mut feed_secs) = (0.0, 0.0);
