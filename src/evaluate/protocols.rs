@@ -22,8 +22,11 @@ pub fn cut(data: &Dataset) -> usize {
     data.events.len() * 9 / 10
 }
 
+/// Each user's items.
+type Histories = HashMap<u32, HashSet<u32>>;
+
 /// Feeds the training part to the model; returns the cut, each user's training items, and the items seen.
-fn train(data: &Dataset, model: &mut dyn Model) -> anyhow::Result<(usize, HashMap<u32, HashSet<u32>>, HashSet<u32>)> {
+fn train(data: &Dataset, model: &mut dyn Model) -> anyhow::Result<(usize, Histories, HashSet<u32>)> {
     let cut = cut(data);
     model.feed(data, &(0..cut).collect::<Vec<_>>())?;
     let mut history: HashMap<u32, HashSet<u32>> = HashMap::new();
