@@ -487,7 +487,6 @@ fn follow_json_lines(
     let (mut accepted, mut rejected, mut line_no) = (0u64, 0u64, 0u64);
     let mut batch = Vec::new();
     let mut line = String::new();
-    let now = now();
     loop {
         line.clear();
         let read = input.read_line(&mut line).with_context(|| format!("reading {name}"))?;
@@ -524,7 +523,7 @@ fn follow_json_lines(
         }
         let parsed: Result<serde_json::Value, String> = serde_json::from_str(text).map_err(|e| e.to_string());
         match parsed.and_then(|v| {
-            crate::api::native::validate_event(v.clone(), now).map(|_| v).map_err(|(f, r)| format!("{f}: {r}"))
+            crate::api::native::validate_event(v.clone(), now()).map(|_| v).map_err(|(f, r)| format!("{f}: {r}"))
         }) {
             Ok(v) => batch.push(v),
             Err(reason) => {
