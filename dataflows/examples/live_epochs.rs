@@ -42,16 +42,11 @@ fn main() {
         worker.dataflow::<Epoch, _, _>(|scope| inputs.build(scope, &params).probe_all(&probe));
         let (index, peers) = (worker.index(), worker.peers());
         let mut feed = EventFeed::for_params(&params);
-        let mut changes = InputChanges::default();
         let mut times = Vec::with_capacity(batches.len());
         for (epoch, batch) in batches.iter().enumerate() {
             let start = Instant::now();
-            for op in batch.iter().filter(|op| op.fed_by(index, peers)) {
-                feed.apply(op, &mut changes);
-            }
-            inputs.feed(&mut changes);
             let next = epoch as u64 + 1;
-            inputs.advance_to(next);
+            inputs.apply_epoch(&mut feed, batch, index, peers, next);
             worker.step_while(|| probe.less_than(&next));
             times.push(start.elapsed());
         }

@@ -190,16 +190,6 @@ impl EventFeed {
         out.typed_recent.extend(self.typed_changes.drain(..).map(|(((user, _), entry), diff)| ((user, entry), diff)));
     }
 
-    /// The recent windows.
-    pub fn windows(&self) -> &RecentWindows {
-        &self.windows
-    }
-
-    /// A user's live interactions, in sequence order.
-    pub fn user_events(&self, user: UserId) -> &[Interaction] {
-        self.live.get(&user).map(Vec::as_slice).unwrap_or(&[])
-    }
-
     /// Number of live interactions.
     pub fn len(&self) -> u64 {
         self.events

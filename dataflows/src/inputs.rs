@@ -4,7 +4,7 @@
 use differential_dataflow::input::InputSession;
 use timely::dataflow::Scope;
 
-use crate::feed::InputChanges;
+use crate::feed::{EventFeed, InputChanges, Op};
 use crate::graph::{self, Inputs, Outputs};
 use crate::types::{Epoch, Interaction, Params, RecentEntry, Transition, UserId};
 
@@ -78,6 +78,17 @@ impl GraphInputs {
         self.cowindow.flush();
         self.transitions.flush();
         self.typed_recent.flush();
+    }
+
+    /// One worker's share of an epoch: the operations of the users this worker feeds (see [`Op::fed_by`])
+    /// go through `feed` into the sessions, which then advance to `next`.
+    pub fn apply_epoch(&mut self, feed: &mut EventFeed, ops: &[Op], worker: usize, peers: usize, next: Epoch) {
+        let mut changes = InputChanges::default();
+        for op in ops.iter().filter(|op| op.fed_by(worker, peers)) {
+            feed.apply(op, &mut changes);
+        }
+        self.feed(&mut changes);
+        self.advance_to(next);
     }
 
     /// Closes the sessions, so the graph can finish.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use timely::dataflow::operators::probe::Handle;
 
-use crate::feed::{EventFeed, InputChanges, Op};
+use crate::feed::{EventFeed, Op};
 use crate::inputs::GraphInputs;
 use crate::snapshot::Snapshot;
 use crate::types::*;
@@ -66,14 +66,9 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
         // single feed's, and neither the feed's work nor the input exchange funnels through worker 0.
         let (index, peers) = (worker.index(), worker.peers());
         let mut feed = EventFeed::for_params(&params);
-        let mut changes = InputChanges::default();
         for (epoch, batch) in shared_batches.iter().enumerate() {
-            for op in batch.iter().filter(|op| op.fed_by(index, peers)) {
-                feed.apply(op, &mut changes);
-            }
-            inputs.feed(&mut changes);
             let next = epoch as u64 + 1;
-            inputs.advance_to(next);
+            inputs.apply_epoch(&mut feed, batch, index, peers, next);
             worker.step_while(|| probe.less_than(&next));
         }
         inputs.close();

@@ -290,19 +290,18 @@ async fn put_items(
     State(state): State<Arc<AppState>>,
     Json(body): Json<EntitiesIn>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut records = Vec::new();
-    let mut rejected = Vec::new();
-    for (index, item) in body.items.into_iter().enumerate() {
-        let id = item.item_id.unwrap_or_default();
-        match check_id("itemId", &id) {
-            Ok(()) => records.push(Submission::Item(ItemRecord {
+    let (records, rejected) = entities(
+        body.items,
+        "itemId",
+        |e| e.item_id.take(),
+        |id, e| {
+            Submission::Item(ItemRecord {
                 item_id: id,
-                creation_timestamp: item.creation_timestamp,
-                fields: item.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
-            })),
-            Err((field, reason)) => rejected.push(Rejected { index, field, reason }),
-        }
-    }
+                creation_timestamp: e.creation_timestamp,
+                fields: properties(e),
+            })
+        },
+    );
     write(&state, records, rejected).await
 }
 
@@ -310,19 +309,37 @@ async fn put_users(
     State(state): State<Arc<AppState>>,
     Json(body): Json<EntitiesIn>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let (records, rejected) = entities(
+        body.users,
+        "userId",
+        |e| e.user_id.take(),
+        |id, e| Submission::User(UserRecord { user_id: id, fields: properties(e) }),
+    );
+    write(&state, records, rejected).await
+}
+
+/// Checks each entity's id (taken by `id`, named `field` in errors) and builds the accepted submissions.
+fn entities(
+    list: Vec<EntityIn>,
+    field: &str,
+    id: impl Fn(&mut EntityIn) -> Option<String>,
+    make: impl Fn(String, EntityIn) -> Submission,
+) -> (Vec<Submission>, Vec<Rejected>) {
     let mut records = Vec::new();
     let mut rejected = Vec::new();
-    for (index, user) in body.users.into_iter().enumerate() {
-        let id = user.user_id.unwrap_or_default();
-        match check_id("userId", &id) {
-            Ok(()) => records.push(Submission::User(UserRecord {
-                user_id: id,
-                fields: user.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
-            })),
+    for (index, mut entity) in list.into_iter().enumerate() {
+        let value = id(&mut entity).unwrap_or_default();
+        match check_id(field, &value) {
+            Ok(()) => records.push(make(value, entity)),
             Err((field, reason)) => rejected.push(Rejected { index, field, reason }),
         }
     }
-    write(&state, records, rejected).await
+    (records, rejected)
+}
+
+/// An entity's metadata fields as record values.
+fn properties(entity: EntityIn) -> Vec<(String, Value)> {
+    entity.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect()
 }
 
 async fn delete_user(

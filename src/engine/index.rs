@@ -186,11 +186,6 @@ impl ServingIndex {
         items.map(|i| counts.get(i as usize).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)).collect()
     }
 
-    /// Users whose recent window holds an item.
-    pub fn window_count(&self, item: ItemId) -> i64 {
-        self.window_counts(std::iter::once(item))[0]
-    }
-
     /// Applies a change of a user's affinity for an item.
     pub fn apply_affinity(&self, (user, item): (UserId, ItemId), affinity: Affinity, diff: isize) {
         let mut items = self.affinity.entry(user).or_default();
@@ -298,11 +293,6 @@ impl ServingIndex {
             let mut items = entry.value().iter().filter(|(_, l)| l.iter().any(|(_, d)| *d > 0)).map(|(i, _)| *i);
             f(*entry.key(), &mut items);
         }
-    }
-
-    /// Whether a user has interacted with an item.
-    pub fn has_seen(&self, user: UserId, item: ItemId) -> bool {
-        self.affinity.get(&user).is_some_and(|m| m.contains_key(&item))
     }
 
     /// Sizes of the index, for `/v1/stats`.
