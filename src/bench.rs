@@ -274,8 +274,10 @@ fn bench_http(args: HttpArgs) -> anyhow::Result<()> {
     engine.submit_blocking(preload)?;
     engine.wait_for_acknowledged_blocking(Duration::from_secs(600))?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let server =
-        std::thread::spawn(move || crate::cli::serve_blocking(engine, "127.0.0.1:0".parse().unwrap(), Some(ready_tx)));
+    let insecure = crate::cli::PersonalizeArgs::insecure_local().config(2)?;
+    let server = std::thread::spawn(move || {
+        crate::cli::serve_blocking(engine, insecure, "127.0.0.1:0".parse().unwrap(), Some(ready_tx))
+    });
     let addr = ready_rx.blocking_recv().context("server did not start")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = runtime.block_on(http_phases(addr, &args, load));

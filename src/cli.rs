@@ -176,6 +176,58 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    #[command(flatten)]
+    personalize: PersonalizeArgs,
+}
+
+/// How the Personalize-compatible API is served.
+#[derive(Args, Clone, Debug)]
+pub struct PersonalizeArgs {
+    /// An access key the Personalize API accepts SigV4 signatures from, `ACCESS_KEY_ID:SECRET_ACCESS_KEY`
+    /// (repeatable; also `STREAMREC_ACCESS_KEYS`, comma-separated).
+    #[arg(long = "access-key", value_name = "ID:SECRET", env = "STREAMREC_ACCESS_KEYS", value_delimiter = ',')]
+    pub access_keys: Vec<String>,
+    /// Accept unsigned requests on the Personalize API (local development only: anyone who can reach the
+    /// port can then change and read everything).
+    #[arg(long)]
+    pub no_verify_signatures: bool,
+    /// Region in ARNs and in the signatures clients send.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Account id in ARNs.
+    #[arg(long, default_value = "000000000000")]
+    pub account_id: String,
+}
+
+impl PersonalizeArgs {
+    /// The service configuration these flags describe.
+    pub fn config(&self, engine_workers: usize) -> anyhow::Result<crate::personalize::PersonalizeConfig> {
+        let mut access_keys = std::collections::HashMap::new();
+        for pair in &self.access_keys {
+            let (id, secret) = pair
+                .split_once(':')
+                .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
+                .with_context(|| "--access-key: expected ACCESS_KEY_ID:SECRET_ACCESS_KEY".to_string())?;
+            access_keys.insert(id.to_string(), secret.to_string());
+        }
+        Ok(crate::personalize::PersonalizeConfig {
+            region: self.region.clone(),
+            account: self.account_id.clone(),
+            access_keys,
+            verify_signatures: !self.no_verify_signatures,
+            engine_workers,
+        })
+    }
+
+    /// Local development settings: no signature checks.
+    pub fn insecure_local() -> PersonalizeArgs {
+        PersonalizeArgs {
+            access_keys: Vec::new(),
+            no_verify_signatures: true,
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -294,8 +346,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
+            let config = args.personalize.config(args.engine.workers)?;
             let engine = args.engine.open()?;
-            serve_blocking(engine, args.listen, None)
+            serve_blocking(engine, config, args.listen, None)
         }
         Command::Recommend(args) => {
             let engine = args.engine.open()?;
@@ -329,12 +382,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Serves an engine until interrupted.
 pub fn serve_blocking(
     engine: Engine,
+    personalize: crate::personalize::PersonalizeConfig,
     listen: SocketAddr,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
+    if !personalize.verify_signatures {
+        tracing::warn!(
+            "the Personalize API accepts unsigned requests (--no-verify-signatures): local development only"
+        );
+    } else if personalize.access_keys.is_empty() {
+        tracing::warn!("no --access-key is configured: the Personalize API will refuse every request");
+    }
+    let personalize = crate::personalize::Personalize::open(&engine.config().data_dir, personalize)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let als = Arc::new(crate::recipes::als_service::AlsService::new(Default::default()));
-    let state = Arc::new(crate::api::AppState { engine, als: als.clone() });
+    let state = Arc::new(crate::api::AppState { engine, als: als.clone(), personalize });
     // The als recipe's item factors retrain in the background while events arrive.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let retrainer = {
@@ -376,16 +438,7 @@ pub fn print_items(items: &[Recommended], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Converts an imported record to a submission.
-pub fn submission(record: Record) -> Submission {
-    match record {
-        Record::Interaction(i) => Submission::Interaction(i),
-        Record::Item(i) => Submission::Item(i),
-        Record::User(u) => Submission::User(u),
-    }
-}
-
-/// Imports one CSV file into an engine, keeping a few batches in flight, and returns the report.
+/// Imports one CSV file into an engine (see [`crate::import::import_into`]) with the command line's layout.
 pub fn import_file(
     engine: &Engine,
     path: &Path,
@@ -396,38 +449,7 @@ pub fn import_file(
 ) -> anyhow::Result<ImportReport> {
     let schema = csv.schema(dataset)?;
     let opts = csv.options(progress)?;
-    if mode == ImportMode::Full {
-        engine.submit_blocking(vec![Submission::Clear(dataset)])?;
-    }
-    const BATCH: usize = 20_000;
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut in_flight = std::collections::VecDeque::new();
-    let wait = |rx: tokio::sync::oneshot::Receiver<Result<u64, String>>| -> std::io::Result<()> {
-        match rx.blocking_recv() {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(std::io::Error::other(e)),
-            Err(_) => Err(std::io::Error::other("the engine stopped")),
-        }
-    };
-    let report = import_csv(path, &schema, dataset, &opts, &mut |record| {
-        batch.push(submission(record));
-        if batch.len() >= BATCH {
-            in_flight.push_back(engine.submit(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))));
-            if in_flight.len() > 4 {
-                wait(in_flight.pop_front().expect("non-empty"))?;
-            }
-        }
-        Ok(())
-    })
-    .with_context(|| format!("importing {}", path.display()))?;
-    if !batch.is_empty() {
-        in_flight.push_back(engine.submit(batch));
-    }
-    for rx in in_flight {
-        wait(rx)?;
-    }
-    engine.wait_for_acknowledged_blocking(Duration::from_secs(3600))?;
-    Ok(report)
+    crate::import::import_into(engine, path, &schema, dataset, mode == ImportMode::Full, &opts)
 }
 
 fn ingest(args: IngestArgs) -> anyhow::Result<()> {

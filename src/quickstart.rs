@@ -122,6 +122,11 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
          -d '{{\"events\":[{{\"userId\":\"user-7\",\"itemId\":\"item-42\",\"eventType\":\"purchase\"}}]}}'\n\
          curl '{base}/v1/recommendations?userId=user-7&numResults=10'   # item-42 is gone, its neighbours rose\n\
          curl '{base}/v1/stats'\n\n\
+         The Personalize API is on the same port, with signature checks OFF for this local quickstart\n\
+         (`streamrec serve` checks SigV4 signatures against --access-key ID:SECRET; see README.md):\n\n\
+         export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1   # any key will do here\n\
+         aws personalize list-recipes --endpoint-url {base}\n\
+         aws personalize create-dataset-group --name shop --endpoint-url {base}\n\n\
          From the command line (stop the server first; it holds the data directory):\n\
          streamrec recommend --data-dir {data} --user user-7\n",
         data = data_dir.display(),
@@ -134,5 +139,8 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("Serving on {base} (Ctrl-C to stop).");
-    crate::cli::serve_blocking(engine, args.listen, None)
+    // The quickstart is local development: the Personalize API accepts unsigned requests, which the
+    // message above says; `streamrec serve` verifies SigV4 signatures unless told otherwise.
+    let personalize = crate::cli::PersonalizeArgs::insecure_local().config(2)?;
+    crate::cli::serve_blocking(engine, personalize, args.listen, None)
 }

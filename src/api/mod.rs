@@ -1,5 +1,5 @@
-//! The HTTP server. Today it serves the native JSON API ([`native`]); the Personalize wire protocol will
-//! live beside it on the same port.
+//! The HTTP server: the native JSON API ([`native`], under `/v1`) and Amazon Personalize's wire protocol
+//! ([`crate::personalize`]) on the same port.
 
 pub mod native;
 
@@ -16,11 +16,14 @@ pub struct AppState {
     pub engine: Engine,
     /// The als recipe's model, retrained in the background.
     pub als: Arc<crate::recipes::als_service::AlsService>,
+    /// The Personalize-compatible API's dataset groups, campaigns and jobs.
+    pub personalize: Arc<crate::personalize::Personalize>,
 }
 
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> axum::Router {
-    native::routes().with_state(state)
+    let personalize = crate::personalize::routes(state.personalize.clone());
+    native::routes().with_state(state).merge(personalize)
 }
 
 /// Serves until Ctrl-C / SIGTERM, then shuts the engine down cleanly.

@@ -256,6 +256,15 @@ impl Engine {
         self.stop();
     }
 
+    /// Every live interaction acknowledged so far (deletions and clears applied), read from the log while
+    /// ingest goes on: the training data of a solution version and the rows of a dataset export.
+    pub fn interactions(&self) -> anyhow::Result<Vec<Interaction>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.commands.send(sequencer::Command::ReadLog(tx)).map_err(|_| anyhow::anyhow!("the engine is shut down"))?;
+        let reader = rx.recv().map_err(|_| anyhow::anyhow!("the engine stopped"))?.context("reading the event log")?;
+        live_interactions(reader)
+    }
+
     fn stop(&mut self) {
         let _ = self.commands.send(sequencer::Command::Shutdown);
         if let Some(handle) = self.sequencer.take() {
@@ -272,15 +281,20 @@ impl Drop for Engine {
 
 /// Reads the live interactions of a data directory from its log (in log order, deletions and clears
 /// applied), with external ids: what `replay --from-data-dir` and exports start from. Takes the directory's
-/// lock, so it fails while a server holds it.
+/// lock, so it fails while a server holds it (a running engine has [`Engine::interactions`]).
 pub fn export_interactions(data_dir: &Path) -> anyhow::Result<Vec<Interaction>> {
     let _lock = lock_data_dir(data_dir)?;
     let (log, _) = EventLog::open(&data_dir.join("log"), LogOptions::default())
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
+    live_interactions(log.read_from(0)?)
+}
+
+/// The interactions a log holds once its deletions and clears are applied, in log order.
+fn live_interactions(reader: crate::storage::log::LogReader) -> anyhow::Result<Vec<Interaction>> {
     let mut catalog = Catalog::default();
     let mut live: Vec<Option<Interaction>> = Vec::new();
     let mut by_user: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
-    for entry in log.read_from(0)? {
+    for entry in reader {
         let (lsn, payload) = entry?;
         let record = crate::storage::records::LogRecord::decode(&payload)
             .map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;

@@ -31,6 +31,9 @@ pub enum Command {
         /// Where the acknowledgement goes.
         ack: AckSender,
     },
+    /// Answer with a reader over every record logged so far (after the submissions queued before it), so
+    /// a caller can scan the whole history without stopping ingest: the reader has its own file handles.
+    ReadLog(std::sync::mpsc::Sender<std::io::Result<crate::storage::log::LogReader>>),
     /// Stop after the submissions already queued.
     Shutdown,
 }
@@ -113,12 +116,17 @@ impl Sequencer {
             let waited = waited.elapsed();
             let mut group = Vec::new();
             let mut size = 0;
+            let mut read_log = None;
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
                     Command::Submit { records, ack } => {
                         size += records.len();
                         group.push((records, ack));
+                    }
+                    Command::ReadLog(reply) => {
+                        read_log = Some(reply);
+                        break;
                     }
                     Command::Shutdown => {
                         open = false;
@@ -138,6 +146,9 @@ impl Sequencer {
                 commit_ms = committed.elapsed().as_secs_f64() * 1e3,
                 "epoch"
             );
+            if let Some(reply) = read_log {
+                let _ = reply.send(self.log.flush().and_then(|()| self.log.read_from(0)));
+            }
         }
         self.workers.shutdown();
     }

@@ -23,6 +23,7 @@ use crate::model::schema::DatasetType;
 use crate::recipes::HyperValues;
 use crate::recommend::UserQuery;
 use dataset::Dataset;
+use metrics::OfflineMetrics;
 use models::{AlsEvaluator, EngineModel, PopularityBaseline};
 use protocols::Model;
 
@@ -147,6 +148,24 @@ pub fn model(
     let engine_model = EngineModel::new(config, recipe, query, interval, data)?;
     // Only next-item has session hyperparameters; the others keep the session defaults.
     Ok(Box::new(if recipe == RecipeName::NextItem { engine_model.with_session_query(session) } else { engine_model }))
+}
+
+impl RecipeName {
+    /// The evaluable recipe of a registry name (`user-personalization`, ...).
+    pub fn from_registry(name: &str) -> Option<RecipeName> {
+        use RecipeName::*;
+        [UserPersonalization, PopularityCount, Sims, TrendingNow, PersonalizedRanking, NextItem, Als]
+            .into_iter()
+            .find(|r| registry_name(*r) == name)
+    }
+}
+
+/// The PERSONALIZE protocol's metrics of a recipe with these hyperparameters on `data`: what
+/// GetSolutionMetrics reports for a solution version.
+pub fn solution_metrics(recipe: &str, values: &HyperValues, data: &Dataset) -> anyhow::Result<OfflineMetrics> {
+    let name = RecipeName::from_registry(recipe).with_context(|| format!("{recipe} cannot be evaluated offline"))?;
+    let mut m = model(name, values, data, 1)?;
+    protocols::personalize(data, m.as_mut(), 42)
 }
 
 /// The registry name of an evaluable recipe.

@@ -334,3 +334,65 @@ mod tests {
         assert_eq!(grid_points(Range::Integer(10, 20)), vec!["10", "15", "20"]);
     }
 }
+
+/// The outcome of [`optimise`]: the winning recipe and hyperparameters, and its validation objective.
+#[derive(Clone, Debug)]
+pub struct Tuned {
+    /// Registry name of the winning recipe.
+    pub recipe: &'static str,
+    /// Its hyperparameters (given, tuned and defaulted).
+    pub params: BTreeMap<String, String>,
+    /// The objective on the validation split.
+    pub objective: f64,
+}
+
+/// Hyperparameter optimisation as a solution version runs it (Personalize's `performHPO` / `performAutoML`):
+/// random search over each recipe's *query* tuning ranges (graph parameters stay at `fixed` or their
+/// defaults, because a dataset group serves every solution from one dataflow), `trials` per recipe, on the
+/// validation split carved from the training part of the PERSONALIZE protocol, maximising `objective`.
+/// Trial 0 of each recipe is its defaults. Stops early (keeping the best so far) once `stop` is set.
+pub fn optimise(
+    recipes: &[&'static str],
+    fixed: &BTreeMap<String, String>,
+    data: &Dataset,
+    trials: usize,
+    objective: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<Tuned> {
+    let cut = protocols::cut(data);
+    let validation = Dataset { events: data.events[..cut].to_vec(), ..data.clone() };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut best: Option<Tuned> = None;
+    for &name in recipes {
+        let def = find(name).with_context(|| format!("recipe {name}"))?;
+        let recipe = RecipeName::from_registry(name).with_context(|| format!("{name} cannot be trained offline"))?;
+        let mut fixed_here: BTreeMap<String, String> = fixed
+            .iter()
+            .filter(|(k, _)| def.hyperparameter(k).is_some())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for h in def.hyperparameters.iter().filter(|h| h.scope == crate::recipes::Scope::Graph) {
+            fixed_here.entry(h.name.to_string()).or_insert_with(|| h.default.to_string());
+        }
+        for trial in 0..trials.max(1) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let params = if trial == 0 {
+                fixed_here.clone()
+            } else {
+                candidate(def, &fixed_here, Search::Random, trial, &mut rng)
+            };
+            let metrics = measure(Protocol::Personalize, recipe, &params, &validation, 1)?;
+            let value = metrics.get(objective).and_then(|v| v.as_f64()).with_context(|| {
+                format!(
+                    "objective {objective:?} is not a metric (use e.g. normalized_discounted_cumulative_gain_at_10)"
+                )
+            })?;
+            if best.as_ref().is_none_or(|b| value > b.objective) {
+                best = Some(Tuned { recipe: def.name, params, objective: value });
+            }
+        }
+    }
+    best.context("no trial ran")
+}

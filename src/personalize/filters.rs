@@ -1,0 +1,403 @@
+//! Business rules on every answer: a filter (with its `filterValues`), a promotion, and `metadataColumns`.
+//!
+//! Filtering happens before truncation: the recipe is asked for a deep candidate list, the filter is
+//! evaluated per candidate (cheap lookups on a [`BoundFilter`]), and when fewer than `numResults`
+//! survive, popular items that pass the filter back-fill the answer (their `reason` says so). The
+//! filter's data comes from the dataset group's live engine, so an interaction filter sees an event
+//! acknowledged a millisecond earlier.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Map, Value};
+
+use super::control;
+use super::error::AwsError;
+use super::resource::{Fields, Kind};
+use super::service::Personalize;
+use super::serving::{predicted_item, Ask, Served};
+use crate::engine::catalog::Catalog;
+use crate::filter::{BoundFilter, EventTypeSet, FilterContext, FilterExpr};
+use crate::model::record::Value as FieldValue;
+use crate::recommend::{self, Reason, Recommended};
+
+/// Most results with `metadataColumns` (Personalize's limit).
+pub const MAX_RESULTS_WITH_METADATA: usize = 50;
+
+/// A promotion of one request.
+#[derive(Clone, Debug)]
+pub struct Promotion {
+    /// Its name, returned as `promotionName` on promoted items.
+    pub name: String,
+    /// Share of the answer to fill with promoted items (1–100).
+    pub percent: usize,
+    /// Its filter (which items are promoted).
+    pub filter_arn: String,
+    /// Values for that filter's parameters.
+    pub filter_values: HashMap<String, String>,
+}
+
+/// The business-rule fields of a runtime request.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Values for the filter's parameters.
+    pub filter_values: HashMap<String, String>,
+    /// At most one promotion.
+    pub promotion: Option<Promotion>,
+    /// Item fields to return with each item.
+    pub metadata_columns: Vec<String>,
+}
+
+impl Request {
+    /// Reads `filterValues`, `promotions` and `metadataColumns` with the model's limits.
+    pub fn parse(f: &Fields) -> Result<Request, AwsError> {
+        let filter_values = f.string_map("filterValues", 25)?.into_iter().collect();
+        let promotion = match f.0.get("promotions") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(list)) if list.is_empty() => None,
+            Some(Value::Array(list)) if list.len() == 1 => {
+                let p = list[0].as_object().ok_or_else(|| AwsError::invalid("promotions[0]: expected an object"))?;
+                let pf = Fields(p);
+                let name = pf.name("name").map_err(|e| AwsError::invalid(format!("promotions[0].{}", e.message)))?;
+                let percent = pf
+                    .integer("percentPromotedItems", 1, 100)
+                    .map_err(|e| AwsError::invalid(format!("promotions[0].{}", e.message)))?
+                    .ok_or_else(|| AwsError::invalid("promotions[0].percentPromotedItems: required"))?;
+                let filter_arn = pf
+                    .arn("filterArn", Kind::Filter)
+                    .map_err(|e| AwsError::invalid(format!("promotions[0].{}", e.message)))?;
+                let filter_values = pf
+                    .string_map("filterValues", 25)
+                    .map_err(|e| AwsError::invalid(format!("promotions[0].{}", e.message)))?
+                    .into_iter()
+                    .collect();
+                Some(Promotion {
+                    name: name.into(),
+                    percent: percent as usize,
+                    filter_arn: filter_arn.into(),
+                    filter_values,
+                })
+            }
+            Some(Value::Array(list)) => {
+                return Err(AwsError::invalid(format!("promotions: {} promotions; at most 1", list.len())))
+            }
+            Some(other) => return Err(AwsError::invalid(format!("promotions: expected a list, got {other}"))),
+        };
+        let metadata_columns = match f.0.get("metadataColumns") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(m)) => {
+                let mut columns = Vec::new();
+                for (dataset, list) in m {
+                    if dataset != "ITEMS" {
+                        return Err(AwsError::invalid(format!(
+                            "metadataColumns: {dataset:?}: only ITEMS columns exist"
+                        )));
+                    }
+                    let list = list
+                        .as_array()
+                        .ok_or_else(|| AwsError::invalid("metadataColumns.ITEMS: expected a list of column names"))?;
+                    if list.len() > 99 {
+                        return Err(AwsError::invalid("metadataColumns.ITEMS: at most 99 columns"));
+                    }
+                    for c in list {
+                        let c =
+                            c.as_str().ok_or_else(|| AwsError::invalid("metadataColumns.ITEMS: not a column name"))?;
+                        columns.push(c.to_string());
+                    }
+                }
+                columns
+            }
+            Some(other) => return Err(AwsError::invalid(format!("metadataColumns: expected a map, got {other}"))),
+        };
+        Ok(Request { filter_values, promotion, metadata_columns })
+    }
+}
+
+/// A request's filter, parsed from its resource.
+pub struct Prepared {
+    filter: Option<FilterExpr>,
+}
+
+/// Loads a filter of the served dataset group.
+fn load_filter(service: &Personalize, field: &str, arn: &str, served: &Served) -> Result<FilterExpr, AwsError> {
+    let filter = control::resolve(service, field, arn, Kind::Filter)?;
+    if filter.text("datasetGroupArn") != Some(served.group_arn.as_str()) {
+        return Err(AwsError::invalid(format!(
+            "{field}: filter {arn} belongs to another dataset group than the campaign"
+        )));
+    }
+    FilterExpr::parse(filter.text("filterExpression").unwrap_or_default())
+        .map_err(|e| AwsError::internal(format!("stored filter {arn}: {e}")))
+}
+
+impl Prepared {
+    /// The filter named by `filter_arn` (none: every item passes).
+    pub fn load(service: &Personalize, filter_arn: Option<&str>, served: &Served) -> Result<Prepared, AwsError> {
+        let filter = filter_arn.map(|arn| load_filter(service, "filterArn", arn, served)).transpose()?;
+        Ok(Prepared { filter })
+    }
+
+    /// A batch line's answer: the filter bound to the line's `filterValues`.
+    pub fn answer(
+        &self,
+        served: &Served,
+        ask: &Ask,
+        filter_values: Option<&Value>,
+    ) -> Result<Vec<Recommended>, AwsError> {
+        let values: HashMap<String, String> = match filter_values {
+            None | Some(Value::Null) => HashMap::new(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| {
+                    v.as_str()
+                        .map(|s| (k.clone(), s.to_string()))
+                        .ok_or_else(|| AwsError::invalid(format!("filterValues.{k}: expected a string")))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(AwsError::invalid(format!("filterValues: expected a map, got {other}"))),
+        };
+        let bound = self.bind(&values)?;
+        filtered(served, ask, bound.as_ref(), ask.num_results)
+    }
+
+    fn bind(&self, values: &HashMap<String, String>) -> Result<Option<BoundFilter>, AwsError> {
+        match &self.filter {
+            None => Ok(None),
+            Some(f) => {
+                let bound = f.bind(values).map_err(|e| AwsError::invalid(format!("filterValues: {e}")))?;
+                Ok(Some(bound).filter(|b| !b.is_noop()))
+            }
+        }
+    }
+
+    /// A runtime request's answer as `PredictedItem`s: filtered, promoted, with metadata.
+    pub fn answer_request(
+        &self,
+        service: &Personalize,
+        served: &Served,
+        ask: &Ask,
+        request: &Request,
+    ) -> Result<Vec<Value>, AwsError> {
+        if !request.metadata_columns.is_empty() && ask.num_results > MAX_RESULTS_WITH_METADATA {
+            return Err(AwsError::invalid(format!(
+                "numResults: {} with metadataColumns; at most {MAX_RESULTS_WITH_METADATA}",
+                ask.num_results
+            )));
+        }
+        let bound = self.bind(&request.filter_values)?;
+        let mut items: Vec<(Recommended, Option<&str>)> =
+            filtered(served, ask, bound.as_ref(), ask.num_results)?.into_iter().map(|r| (r, None)).collect();
+        if let (Some(promotion), None) = (&request.promotion, &ask.input_list) {
+            promote(service, served, ask, promotion, &mut items)?;
+        }
+        let catalog = served.engine.catalog();
+        Ok(items
+            .into_iter()
+            .map(|(item, promotion)| {
+                let mut out = predicted_item(&item);
+                if let Some(name) = promotion {
+                    out["promotionName"] = json!(name);
+                }
+                if !request.metadata_columns.is_empty() {
+                    out["metadata"] = Value::Object(metadata(&catalog, &item.item_id, &request.metadata_columns));
+                }
+                out
+            })
+            .collect())
+    }
+}
+
+/// The requested item fields, as strings (the model's `Metadata` map).
+fn metadata(catalog: &Catalog, item: &str, columns: &[String]) -> Map<String, Value> {
+    let record = catalog.item(item).and_then(|id| catalog.items.get(&id));
+    columns
+        .iter()
+        .filter_map(|c| {
+            let record = record?;
+            let value = field(&record.fields, c)?;
+            let text = match value {
+                FieldValue::Null => return None,
+                FieldValue::String(s) => s.clone(),
+                FieldValue::Categories(v) => v.join("|"),
+                FieldValue::Int(i) => i.to_string(),
+                FieldValue::Float(f) => f.to_string(),
+                FieldValue::Bool(b) => b.to_string(),
+            };
+            Some((c.clone(), json!(text)))
+        })
+        .collect()
+}
+
+/// A field by name: exact, else ignoring case and underscores (Personalize's `genres` for `GENRES`).
+fn field<'a>(fields: &'a [(String, FieldValue)], name: &str) -> Option<&'a FieldValue> {
+    let squash = |s: &str| s.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect::<String>();
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .or_else(|| fields.iter().find(|(n, _)| squash(n) == squash(name)))
+        .map(|(_, v)| v)
+}
+
+/// What a filter reads, for one request, from the engine's catalog and index.
+struct EngineContext<'a> {
+    catalog: &'a Catalog,
+    current_item: Option<&'a crate::model::record::ItemRecord>,
+    current_user: Option<&'a crate::model::record::UserRecord>,
+    /// Items the user interacted with, per event-type set the filter asks about (by its position).
+    interacted: Vec<(EventTypeSet, HashSet<u32>)>,
+}
+
+impl<'a> EngineContext<'a> {
+    fn new(served: &Served, catalog: &'a Catalog, ask: &Ask, bound: &BoundFilter) -> EngineContext<'a> {
+        let user = ask.user_id.as_deref().and_then(|u| catalog.user(u));
+        let index = served.engine.index();
+        let mut interacted = Vec::new();
+        for set in bound.event_type_sets() {
+            if interacted.iter().any(|(s, _)| s == set) {
+                continue;
+            }
+            let items: HashSet<u32> = match user {
+                None => HashSet::new(),
+                // Every item the user ever interacted with, for `*`.
+                Some(u) if set.is_all() => index.affinities(u).into_keys().collect(),
+                // The user's newest interactions of each type (the window Personalize also uses).
+                Some(u) => (0..catalog.ids.event_types.len() as u32)
+                    .filter(|&t| catalog.ids.event_types.name(t).is_some_and(|name| set.contains(name)))
+                    .flat_map(|t| index.recent_of_type(u, t as u16))
+                    .map(|e| e.item)
+                    .collect(),
+            };
+            interacted.push((set.clone(), items));
+        }
+        EngineContext {
+            catalog,
+            current_item: ask.item_id.as_deref().and_then(|i| catalog.item(i)).and_then(|i| catalog.items.get(&i)),
+            current_user: user.and_then(|u| catalog.users.get(&u)),
+            interacted,
+        }
+    }
+}
+
+impl FilterContext for EngineContext<'_> {
+    fn candidate_field(&self, candidate: &str, name: &str) -> Option<Cow<'_, FieldValue>> {
+        let record = self.catalog.items.get(&self.catalog.item(candidate)?)?;
+        if name == "CREATION_TIMESTAMP" {
+            return record.creation_timestamp.map(|t| Cow::Owned(FieldValue::Int(t)));
+        }
+        field(&record.fields, name).map(Cow::Borrowed)
+    }
+
+    fn current_item_field(&self, name: &str) -> Option<Cow<'_, FieldValue>> {
+        field(&self.current_item?.fields, name).map(Cow::Borrowed)
+    }
+
+    fn current_user_field(&self, name: &str) -> Option<Cow<'_, FieldValue>> {
+        field(&self.current_user?.fields, name).map(Cow::Borrowed)
+    }
+
+    fn interacted(&self, candidate: &str, event_types: &EventTypeSet) -> bool {
+        let Some(item) = self.catalog.item(candidate) else { return false };
+        self.interacted.iter().find(|(s, _)| s == event_types).is_some_and(|(_, items)| items.contains(&item))
+    }
+}
+
+/// How many candidates to ask the recipe for, per wanted item, before falling back to popular items.
+const DEPTH_FACTOR: usize = 8;
+
+/// The recipe's answer with the filter applied before truncation: a deep candidate list, filtered, then
+/// popular items that pass the filter (marked [`Reason::Popular`]) until `n` items are found or the
+/// catalogue is exhausted.
+fn filtered(served: &Served, ask: &Ask, bound: Option<&BoundFilter>, n: usize) -> Result<Vec<Recommended>, AwsError> {
+    let Some(bound) = bound else { return served.answer(ask) };
+    let deep = Ask { num_results: (n * DEPTH_FACTOR).max(100), ..ask.clone() };
+    let candidates = served.answer(&deep)?;
+    let catalog = served.engine.catalog();
+    let ctx = EngineContext::new(served, &catalog, ask, bound);
+    let mut out: Vec<Recommended> = Vec::with_capacity(n);
+    let mut taken: HashSet<String> = HashSet::new();
+    let limit = if ask.input_list.is_some() { usize::MAX } else { n };
+    for c in candidates {
+        if out.len() >= limit {
+            break;
+        }
+        if bound.allows(&ctx, &c.item_id) {
+            taken.insert(c.item_id.clone());
+            out.push(c);
+        }
+    }
+    if out.len() < n && ask.input_list.is_none() {
+        // Back-fill from popular items: seen items stay excluded for user recommendations.
+        let seen: HashSet<u32> = match ask.user_id.as_deref().and_then(|u| catalog.user(u)) {
+            Some(u) => served.engine.index().affinities(u).into_keys().collect(),
+            None => HashSet::new(),
+        };
+        let current = ask.item_id.clone();
+        drop(ctx);
+        drop(catalog);
+        let popular = recommend::popular(&served.engine, usize::MAX, None);
+        let catalog = served.engine.catalog();
+        let ctx = EngineContext::new(served, &catalog, ask, bound);
+        for p in popular {
+            if out.len() >= n {
+                break;
+            }
+            if taken.contains(&p.item_id) || current.as_deref() == Some(p.item_id.as_str()) {
+                continue;
+            }
+            if catalog.item(&p.item_id).is_some_and(|i| seen.contains(&i)) {
+                continue;
+            }
+            if bound.allows(&ctx, &p.item_id) {
+                taken.insert(p.item_id.clone());
+                out.push(Recommended { reason: Reason::Popular, ..p });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Places the promotion's items as Personalize does: `percentPromotedItems` of the answer (rounded up) are
+/// items that pass the promotion's filter (only that filter: the request's filter applies to the other
+/// items), taken in the recipe's order; they go to random positions of the answer but keep their order
+/// among themselves, and replace the lowest-ranked other items. With too few eligible items the answer has
+/// as many promoted items as there are.
+fn promote<'p>(
+    service: &Personalize,
+    served: &Served,
+    ask: &Ask,
+    promotion: &'p Promotion,
+    items: &mut Vec<(Recommended, Option<&'p str>)>,
+) -> Result<(), AwsError> {
+    let n = ask.num_results;
+    let wanted = (n * promotion.percent).div_ceil(100).min(n);
+    if wanted == 0 {
+        return Ok(());
+    }
+    let filter = load_filter(service, "promotions[0].filterArn", &promotion.filter_arn, served)?;
+    let bound = filter
+        .bind(&promotion.filter_values)
+        .map_err(|e| AwsError::invalid(format!("promotions[0].filterValues: {e}")))?;
+    let promoted: Vec<Recommended> = filtered(served, ask, Some(&bound).filter(|b| !b.is_noop()), wanted)?;
+    let promoted_ids: HashSet<&str> = promoted.iter().map(|p| p.item_id.as_str()).collect();
+    let mut others: Vec<(Recommended, Option<&'p str>)> =
+        items.drain(..).filter(|(i, _)| !promoted_ids.contains(i.item_id.as_str())).collect();
+    others.truncate(n.saturating_sub(promoted.len()));
+    let total = others.len() + promoted.len();
+    let mut slots: Vec<usize> =
+        rand::seq::index::sample(&mut rand::thread_rng(), total, promoted.len()).into_iter().collect();
+    slots.sort_unstable();
+    let mut promoted = promoted.into_iter().peekable();
+    let mut others = others.into_iter();
+    let mut slots = slots.into_iter().peekable();
+    for position in 0..total {
+        if slots.peek() == Some(&position) {
+            slots.next();
+            if let Some(p) = promoted.next() {
+                items.push((p, Some(promotion.name.as_str())));
+            }
+        } else if let Some(o) = others.next() {
+            items.push(o);
+        }
+    }
+    Ok(())
+}

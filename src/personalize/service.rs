@@ -1,0 +1,314 @@
+//! The Personalize service's state: the resource catalog, one engine per dataset group, event trackers,
+//! and the lifecycle that takes every resource from `CREATE PENDING` through `CREATE IN_PROGRESS` to
+//! `ACTIVE` (or `CREATE FAILED` with a reason) while its work runs on a background thread.
+//!
+//! A resource's work is derived from its stored document alone ([`super::work::perform`]), so after a
+//! restart every resource still pending or in progress simply starts again.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+
+use anyhow::Context;
+use serde_json::{json, Map, Value};
+
+use super::error::AwsError;
+use super::resource::{now_seconds, status, ArnSpace, Kind, Resource};
+use super::store::ResourceStore;
+use crate::engine::{Engine, EngineConfig};
+use crate::recipes::als_service::AlsService;
+
+/// How the Personalize APIs are served.
+#[derive(Clone, Debug)]
+pub struct PersonalizeConfig {
+    /// Region in ARNs (and the region signatures are checked for).
+    pub region: String,
+    /// Account id in ARNs.
+    pub account: String,
+    /// Access key id → secret access key, for SigV4 verification.
+    pub access_keys: HashMap<String, String>,
+    /// Whether requests must carry a valid SigV4 signature (off only for local development).
+    pub verify_signatures: bool,
+    /// Timely workers of each dataset group's engine.
+    pub engine_workers: usize,
+}
+
+impl Default for PersonalizeConfig {
+    fn default() -> Self {
+        PersonalizeConfig {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+            access_keys: HashMap::new(),
+            verify_signatures: true,
+            engine_workers: 2,
+        }
+    }
+}
+
+/// Most dataset groups one server runs (each has its own engine threads).
+pub const MAX_DATASET_GROUPS: usize = 50;
+
+/// The service.
+pub struct Personalize {
+    /// Configuration.
+    pub config: PersonalizeConfig,
+    /// ARN builder.
+    pub arns: ArnSpace,
+    /// The resource catalog.
+    pub store: ResourceStore,
+    root: PathBuf,
+    groups: RwLock<HashMap<String, Arc<Engine>>>,
+    trackers: RwLock<HashMap<String, String>>,
+    models: Mutex<HashMap<String, Arc<AlsService>>>,
+    stops: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+impl Personalize {
+    /// Opens the catalog under `data_dir/personalize`, opens the engine of every active dataset group, and
+    /// restarts the work of resources a previous run left unfinished.
+    pub fn open(data_dir: &std::path::Path, config: PersonalizeConfig) -> anyhow::Result<Arc<Personalize>> {
+        let root = data_dir.join("personalize");
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        let store = ResourceStore::open(&root.join("catalog.redb"))?;
+        let arns = ArnSpace { region: config.region.clone(), account: config.account.clone() };
+        let service = Arc::new(Personalize {
+            config,
+            arns,
+            store,
+            root,
+            groups: RwLock::new(HashMap::new()),
+            trackers: RwLock::new(HashMap::new()),
+            models: Mutex::new(HashMap::new()),
+            stops: Mutex::new(HashMap::new()),
+        });
+        let mut unfinished = Vec::new();
+        for resource in service.store.all().map_err(|e| anyhow::anyhow!("{e}"))? {
+            match (resource.kind, resource.status()) {
+                (Kind::DatasetGroup, status::ACTIVE) => {
+                    let name = resource.text("name").unwrap_or_default().to_string();
+                    service.open_group(&resource.arn, &name)?;
+                }
+                (Kind::EventTracker, _) => {
+                    if let (Some(id), Some(group)) = (resource.text("trackingId"), resource.text("datasetGroupArn")) {
+                        service.trackers.write().unwrap().insert(id.to_string(), group.to_string());
+                    }
+                }
+                _ => {}
+            }
+            if is_unfinished(resource.status()) {
+                unfinished.push(resource);
+            }
+        }
+        // Groups first: the other resources' work needs their engines.
+        unfinished.sort_by_key(|r| r.kind != Kind::DatasetGroup);
+        for resource in unfinished {
+            service.resume(resource);
+        }
+        Ok(service)
+    }
+
+    fn resume(self: &Arc<Self>, resource: Resource) {
+        let incremental_import = resource.kind == Kind::DatasetImportJob
+            && resource.text("importMode").unwrap_or("FULL") == "INCREMENTAL"
+            && resource.status() == status::CREATE_IN_PROGRESS;
+        if incremental_import {
+            // Re-running it would add its rows twice; what it imported before the restart is kept.
+            let _ = self.finish(
+                &resource.arn,
+                Err("interrupted by a restart; the rows acknowledged before it are kept, run the import again for the rest".into()),
+            );
+        } else {
+            tracing::info!(arn = %resource.arn, "resuming unfinished work after a restart");
+            self.start(resource.arn);
+        }
+    }
+
+    /// The directory of a dataset group's engine.
+    pub fn group_dir(&self, name: &str) -> PathBuf {
+        self.root.join("groups").join(name)
+    }
+
+    /// Opens a dataset group's engine (replaying its log) and registers it.
+    pub fn open_group(&self, arn: &str, name: &str) -> anyhow::Result<Arc<Engine>> {
+        if let Some(engine) = self.groups.read().unwrap().get(arn) {
+            return Ok(engine.clone());
+        }
+        let mut config = EngineConfig::new(self.group_dir(name));
+        config.workers = self.config.engine_workers;
+        let engine = Arc::new(Engine::open(config)?);
+        self.groups.write().unwrap().insert(arn.to_string(), engine.clone());
+        Ok(engine)
+    }
+
+    /// Stops a dataset group's engine and deletes its data.
+    pub fn drop_group(&self, arn: &str, name: &str) -> anyhow::Result<()> {
+        let engine = self.groups.write().unwrap().remove(arn);
+        if let Some(engine) = engine {
+            match Arc::try_unwrap(engine) {
+                Ok(engine) => engine.shutdown(),
+                Err(shared) => drop(shared), // a request still holds it; it stops when that one ends
+            }
+        }
+        let dir = self.group_dir(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The engine of an active dataset group.
+    pub fn engine(&self, group_arn: &str) -> Result<Arc<Engine>, AwsError> {
+        self.groups
+            .read()
+            .unwrap()
+            .get(group_arn)
+            .cloned()
+            .ok_or_else(|| AwsError::in_use(format!("dataset group {group_arn} is not ACTIVE")))
+    }
+
+    /// The dataset group an event tracker's trackingId routes to.
+    pub fn tracker_group(&self, tracking_id: &str) -> Option<String> {
+        self.trackers.read().unwrap().get(tracking_id).cloned()
+    }
+
+    /// Registers or forgets a trackingId.
+    pub fn set_tracker(&self, tracking_id: &str, group: Option<&str>) {
+        let mut trackers = self.trackers.write().unwrap();
+        match group {
+            Some(g) => trackers.insert(tracking_id.to_string(), g.to_string()),
+            None => trackers.remove(tracking_id),
+        };
+    }
+
+    /// Number of open dataset groups.
+    pub fn group_count(&self) -> usize {
+        self.groups.read().unwrap().len()
+    }
+
+    /// The trained als model of a solution version, if one is loaded.
+    pub fn model(&self, solution_version: &str) -> Option<Arc<AlsService>> {
+        self.models.lock().unwrap().get(solution_version).cloned()
+    }
+
+    /// Keeps the trained als model of a solution version.
+    pub fn set_model(&self, solution_version: &str, model: Arc<AlsService>) {
+        self.models.lock().unwrap().insert(solution_version.to_string(), model);
+    }
+
+    /// The stop flag of a resource's running work.
+    pub fn stop_flag(&self, arn: &str) -> Arc<AtomicBool> {
+        self.stops.lock().unwrap().entry(arn.to_string()).or_default().clone()
+    }
+
+    /// A new resource document with the common fields (`name`-like field, ARN field, times, status).
+    pub fn new_doc(kind: Kind, name_field: &str, name: &str, arn_field: &str, arn: &str) -> Map<String, Value> {
+        let now = now_seconds();
+        let mut doc = Map::new();
+        doc.insert(name_field.into(), json!(name));
+        doc.insert(arn_field.into(), json!(arn));
+        doc.insert("creationDateTime".into(), json!(now));
+        doc.insert("lastUpdatedDateTime".into(), json!(now));
+        if kind.has_status() {
+            doc.insert("status".into(), json!(status::CREATE_PENDING));
+        }
+        doc
+    }
+
+    /// Stores a new resource and, if it has work, starts it in the background.
+    pub fn create(self: &Arc<Self>, resource: Resource) -> Result<(), AwsError> {
+        let arn = resource.arn.clone();
+        let has_work = resource.kind.has_status();
+        self.store.create(&resource)?;
+        if has_work {
+            self.start(arn);
+        }
+        Ok(())
+    }
+
+    /// Runs a resource's work on a background thread and records the outcome.
+    pub fn start(self: &Arc<Self>, arn: String) {
+        let service = self.clone();
+        let spawned = std::thread::Builder::new().name("personalize-work".into()).spawn(move || {
+            let updating = service.store.get(&arn).ok().flatten().is_some_and(|r| r.status().starts_with("UPDATE"));
+            let running = if updating { status::UPDATE_IN_PROGRESS } else { status::CREATE_IN_PROGRESS };
+            let resource = match service.store.update(&arn, |r| {
+                set_status(r, running);
+                Ok(())
+            }) {
+                Ok(Some(r)) => r,
+                Ok(None) => return, // deleted before it started
+                Err(e) => {
+                    tracing::error!(%arn, "cannot start work: {e}");
+                    return;
+                }
+            };
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::work::perform(&service, &resource)))
+                    .unwrap_or_else(|_| {
+                        Err("streamrec failed while doing this work (a bug: see the server log)".into())
+                    });
+            if let Err(e) = service.finish(&arn, outcome) {
+                tracing::error!(%arn, "cannot record the outcome: {e}");
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a work thread: {e}");
+        }
+    }
+
+    /// Records the outcome of a resource's work: its fields merged and `ACTIVE`, `CREATE STOPPED` after a
+    /// stop request, or `CREATE FAILED` with the reason.
+    pub fn finish(&self, arn: &str, outcome: Result<Outcome, String>) -> Result<(), AwsError> {
+        let stopped =
+            self.stops.lock().unwrap().remove(arn).is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+        self.store.update(arn, |r| {
+            match outcome {
+                _ if stopped => set_status(r, status::CREATE_STOPPED),
+                Ok(outcome) => {
+                    r.doc.extend(outcome.doc);
+                    r.private.extend(outcome.private);
+                    r.doc.remove("failureReason");
+                    set_status(r, status::ACTIVE);
+                }
+                Err(reason) => {
+                    tracing::warn!(arn = %r.arn, %reason, "work failed");
+                    let failed =
+                        if r.status() == status::UPDATE_IN_PROGRESS { "UPDATE FAILED" } else { status::CREATE_FAILED };
+                    r.doc.insert("failureReason".into(), json!(reason));
+                    set_status(r, failed);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+/// What a resource's finished work adds to it.
+#[derive(Default)]
+pub struct Outcome {
+    /// Fields for its document (what Describe shows).
+    pub doc: Map<String, Value>,
+    /// Private state (metrics, reports).
+    pub private: Map<String, Value>,
+}
+
+/// Sets a resource's status and its `lastUpdatedDateTime`, and mirrors the status into a campaign's
+/// `latestCampaignUpdate`.
+pub fn set_status(r: &mut Resource, new: &str) {
+    r.doc.insert("status".into(), json!(new));
+    r.doc.insert("lastUpdatedDateTime".into(), json!(now_seconds()));
+    if let Some(Value::Object(update)) = r.doc.get_mut("latestCampaignUpdate") {
+        update.insert("status".into(), json!(new));
+        update.insert("lastUpdatedDateTime".into(), json!(now_seconds()));
+    }
+}
+
+/// Whether a status means work is still to be done.
+pub fn is_unfinished(s: &str) -> bool {
+    matches!(
+        s,
+        status::CREATE_PENDING | status::CREATE_IN_PROGRESS | status::UPDATE_PENDING | status::UPDATE_IN_PROGRESS
+    ) || s == status::CREATE_STOPPING
+}
