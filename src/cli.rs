@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::engine::{Engine, EngineConfig, Submission};
+use crate::filtering::{self, Subject};
 use crate::import::csv::{import_csv, parse_columns, CsvOptions, ImportReport};
 use crate::model::record::Record;
 use crate::model::schema::{DatasetType, Schema};
@@ -243,6 +244,8 @@ struct RecommendArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    filter: FilterArgs,
 }
 
 #[derive(Args)]
@@ -258,6 +261,8 @@ struct SimilarArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    filter: FilterArgs,
 }
 
 #[derive(Args)]
@@ -270,6 +275,28 @@ struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+/// A business rule on an answer.
+#[derive(Args, Clone, Debug, Default)]
+pub struct FilterArgs {
+    /// A Personalize filter expression, applied before truncation
+    /// (e.g. 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")').
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// A value of the filter's `$NAME` parameter: `NAME='"a","b"'` (repeatable).
+    #[arg(long = "filter-value", value_name = "NAME=VALUES")]
+    pub filter_values: Vec<String>,
+}
+
+impl FilterArgs {
+    /// The filter, bound to its values.
+    pub fn bind(&self) -> anyhow::Result<Option<crate::filter::BoundFilter>> {
+        let values = crate::evaluate::parse_params(&self.filter_values)?.into_iter().collect();
+        crate::filtering::bind_inline(self.filter.as_deref(), &values).map_err(|e| anyhow::anyhow!(e))
+    }
 }
 
 #[derive(Args)]
@@ -351,21 +378,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve_blocking(engine, config, args.listen, None)
         }
         Command::Recommend(args) => {
+            let filter = args.filter.bind()?;
             let engine = args.engine.open()?;
-            let items = recommend::for_user(&engine, &args.user, &UserQuery::new(args.num_results));
+            let subject = Subject { user: Some(&args.user), ..Default::default() };
+            let items = filtering::answer(&engine, &subject, filter.as_ref(), args.num_results, |depth| {
+                recommend::for_user(&engine, &args.user, &UserQuery::new(depth))
+            });
             print_items(&items, args.json)
         }
         Command::Similar(args) => {
+            let filter = args.filter.bind()?;
             let engine = args.engine.open()?;
-            print_items(&recommend::similar(&engine, &args.item, args.num_results, 0.0, 100.0), args.json)
+            let subject = Subject { item: Some(&args.item), ..Default::default() };
+            let items = filtering::answer(&engine, &subject, filter.as_ref(), args.num_results, |depth| {
+                recommend::similar(&engine, &args.item, depth, 0.0, 100.0)
+            });
+            print_items(&items, args.json)
         }
         Command::Popular(args) => {
+            let filter = args.filter.bind()?;
             let engine = args.engine.open()?;
-            print_items(&recommend::popular(&engine, args.num_results, None), args.json)
+            let items = filtering::answer(&engine, &Subject::default(), filter.as_ref(), args.num_results, |depth| {
+                recommend::popular(&engine, depth, None)
+            });
+            print_items(&items, args.json)
         }
         Command::Trending(args) => {
+            let filter = args.filter.bind()?;
             let engine = args.engine.open()?;
-            print_items(&recommend::trending(&engine, args.num_results, 3_600), args.json)
+            let items = filtering::answer(&engine, &Subject::default(), filter.as_ref(), args.num_results, |depth| {
+                recommend::trending(&engine, depth, 3_600)
+            });
+            print_items(&items, args.json)
         }
         Command::Ingest(args) => ingest(args),
         Command::Replay(args) => replay(args),

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod engine;
 pub mod evaluate;
 pub mod filter;
+pub mod filtering;
 pub mod import;
 pub mod model;
 pub mod personalize;

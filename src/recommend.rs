@@ -128,6 +128,7 @@ fn score_candidates(
     let index = engine.index();
     let catalog = engine.catalog();
     let window: Vec<RecentEntry> = index.recent(user);
+    let hidden = catalog.hidden.clone();
     let seen: HashSet<ItemId> =
         if query.exclude_seen { index.affinities(user).into_keys().collect() } else { HashSet::new() };
     let type_weights: HashMap<u16, f64> =
@@ -146,7 +147,7 @@ fn score_candidates(
             continue;
         }
         for (neighbour, similarity) in normalised_neighbours(engine, entry.item, query.neighbours) {
-            if seen.contains(&neighbour) {
+            if seen.contains(&neighbour) || hidden.contains(&neighbour) {
                 continue;
             }
             let contribution = weight * similarity;
@@ -243,6 +244,7 @@ fn with_exploration(
         .filter(|(item, record)| {
             record.creation_timestamp.is_some_and(|t| t >= cutoff)
                 && !seen.contains(item)
+                && !catalog.hidden.contains(item)
                 && !taken.contains(catalog.item_name(**item))
         })
         .map(|(item, record)| {
@@ -324,6 +326,7 @@ pub fn next_items(
 ) -> Vec<Recommended> {
     let catalog = engine.catalog();
     let items: Vec<ItemId> = session.iter().filter_map(|name| catalog.item(name)).collect();
+    let hidden = catalog.hidden.clone();
     drop(catalog);
     let index = engine.index();
     let in_session: HashSet<ItemId> = items.iter().copied().collect();
@@ -339,7 +342,7 @@ pub fn next_items(
             }
         });
         let weight = query.position_decay.powi(back as i32) / total.max(1.0);
-        for (b, w) in votes {
+        for (b, w) in votes.into_iter().filter(|(b, _)| !hidden.contains(b)) {
             let contribution = weight * w;
             let slot = scores.entry(b).or_insert(Candidate { score: 0.0, because: s, best: 0.0 });
             slot.score += contribution;
@@ -359,7 +362,7 @@ pub fn next_items(
             similar.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             let fill: Vec<Recommended> = similar
                 .into_iter()
-                .filter(|(b, _)| !in_session.contains(b) && !exclude.contains(b))
+                .filter(|(b, _)| !in_session.contains(b) && !exclude.contains(b) && !hidden.contains(b))
                 .map(|(b, _)| (b, catalog.item_name(b).to_string()))
                 .filter(|(_, name)| !taken.contains(name))
                 .take(query.n - chosen.len())
@@ -380,6 +383,11 @@ pub fn next_items(
 /// first), then known but unscored items by popularity, then items the engine does not know, in given order.
 pub fn rank_for_user(engine: &Engine, user: &str, items: &[String], query: &UserQuery) -> Vec<Recommended> {
     let catalog = engine.catalog();
+    let hidden = catalog.hidden.clone();
+    // Hidden or deleted items vanish from the ranking like from every other answer.
+    let items: Vec<String> =
+        items.iter().filter(|name| !catalog.item(name).is_some_and(|i| hidden.contains(&i))).cloned().collect();
+    let items = &items[..];
     let ids: Vec<Option<ItemId>> = items.iter().map(|name| catalog.item(name)).collect();
     let user = catalog.user(user);
     drop(catalog);
@@ -442,8 +450,10 @@ pub fn similar(engine: &Engine, item: &str, n: usize, discount: f64, trim_percen
         return backfill_popular(engine, Vec::new(), n, |_| false);
     };
     let index = engine.index();
+    let hidden = catalog.hidden.clone();
     let mut scored: Vec<(f64, ItemId)> = normalised_neighbours(engine, id, usize::MAX)
         .into_iter()
+        .filter(|(other, _)| !hidden.contains(other))
         .filter_map(|(other, similarity)| {
             let users = index.item_users(other, ANY_EVENT_TYPE);
             if threshold.is_some_and(|t| users > t) {
@@ -478,7 +488,7 @@ pub fn popular(engine: &Engine, n: usize, event_type: Option<&str>) -> Vec<Recom
     };
     engine
         .index()
-        .popular(event_type, n, |_| false)
+        .popular(event_type, n, |item| catalog.hidden.contains(&item))
         .into_iter()
         .map(|(item, users)| Recommended {
             item_id: catalog.item_name(item).to_string(),
@@ -519,9 +529,10 @@ pub fn trending(engine: &Engine, n: usize, interval_secs: i64) -> Vec<Recommende
             }
         }
     }
+    let hidden = engine.hidden_items();
     let mut ranked: Vec<(ItemId, i64, i64)> = growth
         .into_iter()
-        .filter(|(_, (now, before))| now > before)
+        .filter(|(item, (now, before))| now > before && !hidden.contains(item))
         .map(|(i, (now, before))| (i, now - before, now))
         .collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
@@ -551,7 +562,9 @@ fn backfill_popular(
     }
     let catalog = engine.catalog();
     let taken: HashSet<ItemId> = chosen.iter().filter_map(|r| catalog.item(&r.item_id)).collect();
-    let fill = engine.index().popular(ANY_EVENT_TYPE, n - chosen.len(), |item| excluded(item) || taken.contains(&item));
+    let fill = engine.index().popular(ANY_EVENT_TYPE, n - chosen.len(), |item| {
+        excluded(item) || taken.contains(&item) || catalog.hidden.contains(&item)
+    });
     // Back-filled items rank below every chosen one, so their score is 0 rather than a user count.
     chosen.extend(fill.into_iter().map(|(item, _)| Recommended {
         item_id: catalog.item_name(item).to_string(),

@@ -37,6 +37,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/stats", get(stats))
         .route("/v1/events", post(post_events))
         .route("/v1/items", post(put_items))
+        .route("/v1/items/{item_id}", delete(delete_item))
         .route("/v1/users", post(put_users))
         .route("/v1/users/{user_id}", delete(delete_user))
         .route("/v1/users/{user_id}/history", get(user_history))
@@ -342,6 +343,18 @@ fn properties(entity: EntityIn) -> Vec<(String, Value)> {
     entity.properties.into_iter().map(|(k, v)| (k, json_to_value(v))).collect()
 }
 
+/// Deletes an item: it vanishes from every answer at once (its past interactions stay in histories).
+async fn delete_item(
+    State(state): State<Arc<AppState>>,
+    Path(item_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let known = state.engine.catalog().item(&item_id).is_some();
+    if !known {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("itemId: no item {item_id:?}")));
+    }
+    write(&state, vec![Submission::DeleteItem(item_id)], Vec::new()).await
+}
+
 async fn delete_user(
     State(state): State<Arc<AppState>>,
     Path(user_id): Path<String>,
@@ -374,15 +387,38 @@ pub struct ReadParams {
     pub session_id: Option<String>,
     /// Trend interval: 30m, 1h (default), 3h or 1d.
     pub interval: Option<String>,
+    /// A Personalize filter expression applied before truncation (e.g.
+    /// `EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")`).
+    pub filter: Option<String>,
+    /// Values of the filter's `$PARAMETERS`, a JSON object (`{"GENRE": "\"drama\",\"comedy\""}`).
+    pub filter_values: Option<String>,
 }
 
 impl ReadParams {
+    /// The request's filter, bound to its values.
+    fn filter(&self) -> Result<Option<crate::filter::BoundFilter>, ApiError> {
+        bound_filter(self.filter.as_deref(), self.filter_values.as_deref())
+    }
+
     fn n(&self) -> Result<usize, ApiError> {
         match self.num_results.unwrap_or(25) {
             n @ 1..=MAX_RESULTS => Ok(n),
             n => Err(bad_request(format!("numResults: {n} is out of range 1..={MAX_RESULTS}"))),
         }
     }
+}
+
+/// Parses and binds an inline filter and its JSON-encoded values.
+fn bound_filter(
+    expression: Option<&str>,
+    values: Option<&str>,
+) -> Result<Option<crate::filter::BoundFilter>, ApiError> {
+    let values: std::collections::HashMap<String, String> = match values.filter(|v| !v.trim().is_empty()) {
+        None => Default::default(),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| bad_request(format!("filterValues: expected a JSON object of strings: {e}")))?,
+    };
+    crate::filtering::bind_inline(expression, &values).map_err(bad_request)
 }
 
 fn answer(items: Vec<Recommended>) -> Json<serde_json::Value> {
@@ -410,20 +446,28 @@ async fn recommendations(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
     let user = p.user_id.clone().ok_or_else(|| bad_request("userId: required"))?;
+    let filter = p.filter()?;
     fresh_for_user(&state, &user).await?;
     let engine = &state.engine;
-    Ok(answer(match p.recipe.as_deref().unwrap_or("user-personalization") {
-        "user-personalization" | "aws-user-personalization" => recommend::for_user(engine, &user, &UserQuery::new(n)),
+    let subject = crate::filtering::Subject { user: Some(&user), ..Default::default() };
+    let recipe = p.recipe.as_deref().unwrap_or("user-personalization");
+    match recipe {
+        "next-item" | "streamrec-next-item" => return next_items(State(state.clone()), Query(p)).await,
+        "user-personalization" | "aws-user-personalization" | "als" | "streamrec-als" | "popularity-count"
+        | "aws-popularity-count" | "trending-now" | "aws-trending-now" => {}
+        other => return Err(bad_request(format!("recipe: {other:?} does not recommend for users; use user-personalization, als, next-item, popularity-count or trending-now"))),
+    }
+    Ok(answer(crate::filtering::answer(engine, &subject, filter.as_ref(), n, |depth| match recipe {
         // Until the first background training finishes (or for a user with no history) als answers like
         // user-personalization, which never needs training.
-        "als" | "streamrec-als" => {
-            state.als.recommend(engine, &user, n).unwrap_or_else(|| recommend::for_user(engine, &user, &UserQuery::new(n)))
-        }
-        "next-item" | "streamrec-next-item" => return next_items(State(state.clone()), Query(p)).await,
-        "popularity-count" | "aws-popularity-count" => recommend::popular(engine, n, None),
-        "trending-now" | "aws-trending-now" => recommend::trending(engine, n, 3_600),
-        other => return Err(bad_request(format!("recipe: {other:?} does not recommend for users; use user-personalization, als, next-item, popularity-count or trending-now"))),
-    }))
+        "als" | "streamrec-als" => state
+            .als
+            .recommend(engine, &user, depth)
+            .unwrap_or_else(|| recommend::for_user(engine, &user, &UserQuery::new(depth))),
+        "popularity-count" | "aws-popularity-count" => recommend::popular(engine, depth, None),
+        "trending-now" | "aws-trending-now" => recommend::trending(engine, depth, 3_600),
+        _ => recommend::for_user(engine, &user, &UserQuery::new(depth)),
+    })))
 }
 
 async fn similar_items(
@@ -431,9 +475,13 @@ async fn similar_items(
     Query(p): Query<ReadParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
-    let item = p.item_id.ok_or_else(|| bad_request("itemId: required"))?;
+    let filter = p.filter()?;
+    let item = p.item_id.clone().ok_or_else(|| bad_request("itemId: required"))?;
     fresh_for_item(&state, &item).await?;
-    Ok(answer(recommend::similar(&state.engine, &item, n, 0.0, 100.0)))
+    let subject = crate::filtering::Subject { item: Some(&item), user: p.user_id.as_deref(), ..Default::default() };
+    Ok(answer(crate::filtering::answer(&state.engine, &subject, filter.as_ref(), n, |depth| {
+        recommend::similar(&state.engine, &item, depth, 0.0, 100.0)
+    })))
 }
 
 async fn popular(
@@ -441,8 +489,12 @@ async fn popular(
     Query(p): Query<ReadParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
+    let filter = p.filter()?;
     fresh(&state).await?;
-    Ok(answer(recommend::popular(&state.engine, n, p.event_type.as_deref())))
+    let subject = crate::filtering::Subject { user: p.user_id.as_deref(), ..Default::default() };
+    Ok(answer(crate::filtering::answer(&state.engine, &subject, filter.as_ref(), n, |depth| {
+        recommend::popular(&state.engine, depth, p.event_type.as_deref())
+    })))
 }
 
 async fn trending(
@@ -450,11 +502,15 @@ async fn trending(
     Query(p): Query<ReadParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
+    let filter = p.filter()?;
     fresh(&state).await?;
     let interval = p.interval.as_deref().unwrap_or("1h");
     let secs = recommend::interval_secs(interval)
         .ok_or_else(|| bad_request(format!("interval: {interval:?} is not one of 30m, 1h, 3h, 1d")))?;
-    Ok(answer(recommend::trending(&state.engine, n, secs)))
+    let subject = crate::filtering::Subject { user: p.user_id.as_deref(), ..Default::default() };
+    Ok(answer(crate::filtering::answer(&state.engine, &subject, filter.as_ref(), n, |depth| {
+        recommend::trending(&state.engine, depth, secs)
+    })))
 }
 
 /// What the engine knows of a user: every item interacted with (with its decayed affinity now) and the
@@ -510,6 +566,7 @@ async fn next_items(
     Query(p): Query<ReadParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let n = p.n()?;
+    let filter = p.filter()?;
     let engine = &state.engine;
     let user = p.user_id.clone().or_else(|| p.session_id.as_ref().map(|s| format!("session:{s}")));
     let (session, seen) = match (&p.session_items, &user) {
@@ -530,7 +587,10 @@ async fn next_items(
         }
         (None, None) => return Err(bad_request("sessionItems, sessionId or userId: one is required")),
     };
-    Ok(answer(recommend::next_items(engine, &session, &seen, &recommend::SessionQuery::new(n))))
+    let subject = crate::filtering::Subject { user: user.as_deref(), ..Default::default() };
+    Ok(answer(crate::filtering::answer(engine, &subject, filter.as_ref(), n, |depth| {
+        recommend::next_items(engine, &session, &seen, &recommend::SessionQuery::new(depth))
+    })))
 }
 
 /// Retrains the als item factors now (they also retrain in the background), answering with the seconds taken.
@@ -551,6 +611,11 @@ pub struct RankIn {
     pub user_id: String,
     /// The items to reorder (at most 500).
     pub input_list: Vec<String>,
+    /// A filter expression: items it excludes are left out of the ranking.
+    pub filter: Option<String>,
+    /// Values of the filter's parameters.
+    #[serde(default)]
+    pub filter_values: std::collections::HashMap<String, String>,
 }
 
 async fn personalized_ranking(
@@ -560,13 +625,13 @@ async fn personalized_ranking(
     if body.input_list.is_empty() || body.input_list.len() > MAX_RESULTS {
         return Err(bad_request(format!("inputList: {} items; give 1..={MAX_RESULTS}", body.input_list.len())));
     }
+    let filter = crate::filtering::bind_inline(body.filter.as_deref(), &body.filter_values).map_err(bad_request)?;
     fresh_for_user(&state, &body.user_id).await?;
-    let ranked = recommend::rank_for_user(
-        &state.engine,
-        &body.user_id,
-        &body.input_list,
-        &UserQuery::new(body.input_list.len()),
-    );
+    let subject = crate::filtering::Subject { user: Some(&body.user_id), ranking: true, ..Default::default() };
+    let n = body.input_list.len();
+    let ranked = crate::filtering::answer(&state.engine, &subject, filter.as_ref(), n, |_| {
+        recommend::rank_for_user(&state.engine, &body.user_id, &body.input_list, &UserQuery::new(n))
+    });
     Ok(Json(json!({ "personalizedRanking": ranked })))
 }
 

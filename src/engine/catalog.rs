@@ -3,7 +3,8 @@
 //! It is rebuilt from the log on start ([`Catalog::replay`]) and kept current by the sequencer, its only
 //! writer; request threads read it to translate external ids.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use dataflows::{ItemId, Op, UserId};
 
@@ -21,6 +22,26 @@ pub struct Catalog {
     pub items: HashMap<ItemId, ItemRecord>,
     /// Latest record per user.
     pub users: HashMap<UserId, UserRecord>,
+    /// Items never to recommend: deleted ones, and those whose record has `HIDDEN` set to true. Shared
+    /// copy-on-write, so a query takes a snapshot without holding the catalog lock.
+    pub hidden: Arc<HashSet<ItemId>>,
+}
+
+/// The item field that hides an item from every answer while true (PutItems property `hidden`).
+pub const HIDDEN_FIELD: &str = "HIDDEN";
+
+/// Whether an item record asks to be hidden.
+pub fn is_hidden_record(record: &ItemRecord) -> bool {
+    use crate::model::record::Value;
+    record.fields.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case(HIDDEN_FIELD)
+            && match value {
+                Value::Bool(b) => *b,
+                Value::Int(i) => *i != 0,
+                Value::String(s) => s.eq_ignore_ascii_case("true"),
+                _ => false,
+            }
+    })
 }
 
 impl Catalog {
@@ -33,7 +54,11 @@ impl Catalog {
             }
             LogRecord::Interaction { event, .. } => Some(Op::Insert(event)),
             LogRecord::Item { item, record } => {
-                self.items.insert(item, record);
+                self.put_item(item, record);
+                None
+            }
+            LogRecord::DeleteItem { item } => {
+                self.delete_item(item);
                 None
             }
             LogRecord::User { user, record } => {
@@ -44,7 +69,9 @@ impl Catalog {
             LogRecord::Clear { dataset } => match dataset {
                 DatasetType::Interactions => Some(Op::Clear),
                 DatasetType::Items => {
+                    // A FULL items import replaces the catalogue, hidden and deleted marks included.
                     self.items.clear();
+                    self.hidden = Arc::default();
                     None
                 }
                 DatasetType::Users => {
@@ -53,6 +80,31 @@ impl Catalog {
                 }
             },
         })
+    }
+
+    /// Stores an item's latest record, hiding or showing the item by its `HIDDEN` field.
+    pub fn put_item(&mut self, item: ItemId, record: ItemRecord) {
+        let hide = is_hidden_record(&record);
+        if hide != self.hidden.contains(&item) {
+            let mut hidden = (*self.hidden).clone();
+            if hide {
+                hidden.insert(item);
+            } else {
+                hidden.remove(&item);
+            }
+            self.hidden = Arc::new(hidden);
+        }
+        self.items.insert(item, record);
+    }
+
+    /// Forgets an item's record and hides it.
+    pub fn delete_item(&mut self, item: ItemId) {
+        self.items.remove(&item);
+        if !self.hidden.contains(&item) {
+            let mut hidden = (*self.hidden).clone();
+            hidden.insert(item);
+            self.hidden = Arc::new(hidden);
+        }
     }
 
     /// The dense id of `name`, assigning one if new; a new assignment is pushed to `log` first.

@@ -83,6 +83,8 @@ pub enum Submission {
     User(UserRecord),
     /// Delete all interactions of a user (external id).
     DeleteUser(String),
+    /// Delete an item (external id): its record goes and it is never recommended again.
+    DeleteItem(String),
     /// Replace a dataset: delete everything in it so far (a FULL import starts with this).
     Clear(DatasetType),
 }
@@ -254,6 +256,11 @@ impl Engine {
     /// Stops the sequencer (after it acknowledges what it has) and the workers.
     pub fn shutdown(mut self) {
         self.stop();
+    }
+
+    /// The items no answer may contain (deleted or hidden), as of now.
+    pub fn hidden_items(&self) -> Arc<std::collections::HashSet<dataflows::ItemId>> {
+        self.catalog.read().unwrap().hidden.clone()
     }
 
     /// Every live interaction acknowledged so far (deletions and clears applied), read from the log while

@@ -273,13 +273,19 @@ fn to_log_records(catalog: &mut Catalog, submission: &Submission, log: &mut Vec<
         }
         Submission::Item(record) => {
             let item = catalog.intern(IdSpace::Item, &record.item_id, log);
-            catalog.items.insert(item, record.clone());
+            catalog.put_item(item, record.clone());
             log.push(LogRecord::Item { item, record: record.clone() });
         }
         Submission::User(record) => {
             let user = catalog.intern(IdSpace::User, &record.user_id, log);
             catalog.users.insert(user, record.clone());
             log.push(LogRecord::User { user, record: record.clone() });
+        }
+        Submission::DeleteItem(name) => {
+            if let Some(item) = catalog.item(name) {
+                catalog.delete_item(item);
+                log.push(LogRecord::DeleteItem { item });
+            }
         }
         Submission::DeleteUser(name) => {
             if let Some(user) = catalog.user(name) {

@@ -170,7 +170,18 @@ fn entities(
         if id.is_empty() || id.len() > 256 {
             return Err(at(format!("{id_field}: 1 to 256 characters")));
         }
-        let props = properties(&format!("{list_name}[{i}].properties"), e.get("properties"), max_chars)?;
+        let mut props = properties(&format!("{list_name}[{i}].properties"), e.get("properties"), max_chars)?;
+        // `hidden` is streamrec's own item property (see README): accepted whatever the schema says.
+        let hidden_field = crate::engine::catalog::HIDDEN_FIELD;
+        let hidden = if ty == DatasetType::Items && schema.field(hidden_field).is_none() {
+            match props.remove("hidden") {
+                None => None,
+                Some(Value::Bool(b)) => Some(b),
+                Some(other) => return Err(at(format!("properties.hidden: expected true or false, got {other}"))),
+            }
+        } else {
+            None
+        };
         let key_field = if ty == DatasetType::Items { "ITEM_ID" } else { "USER_ID" };
         let mut raw: Vec<(usize, String)> = Vec::new();
         if let Some(index) = schema.field_index(key_field) {
@@ -197,7 +208,12 @@ fn entities(
         let borrowed: Vec<(usize, &str)> = raw.iter().map(|(i, s)| (*i, s.as_str())).collect();
         let record = build_record(schema, ty, &borrowed).map_err(|e| at(format!("properties.{e}")))?;
         out.push(match record {
-            Record::Item(item) => Submission::Item(item),
+            Record::Item(mut item) => {
+                if let Some(hidden) = hidden {
+                    item.fields.push((hidden_field.to_string(), crate::model::record::Value::Bool(hidden)));
+                }
+                Submission::Item(item)
+            }
             Record::User(user) => Submission::User(user),
             Record::Interaction(i) => Submission::Interaction(i),
         });

@@ -6,7 +6,6 @@
 //! filter's data comes from the dataset group's live engine, so an interaction filter sees an event
 //! acknowledged a millisecond earlier.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
@@ -17,9 +16,10 @@ use super::resource::{Fields, Kind};
 use super::service::Personalize;
 use super::serving::{predicted_item, Ask, Served};
 use crate::engine::catalog::Catalog;
-use crate::filter::{BoundFilter, EventTypeSet, FilterContext, FilterExpr};
+use crate::filter::{BoundFilter, FilterExpr};
+use crate::filtering::{apply, field, Subject};
 use crate::model::record::Value as FieldValue;
-use crate::recommend::{self, Reason, Recommended};
+use crate::recommend::Recommended;
 
 /// Most results with `metadataColumns` (Personalize's limit).
 pub const MAX_RESULTS_WITH_METADATA: usize = 50;
@@ -228,132 +228,12 @@ fn metadata(catalog: &Catalog, item: &str, columns: &[String]) -> Map<String, Va
         .collect()
 }
 
-/// A field by name: exact, else ignoring case and underscores (Personalize's `genres` for `GENRES`).
-fn field<'a>(fields: &'a [(String, FieldValue)], name: &str) -> Option<&'a FieldValue> {
-    let squash = |s: &str| s.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect::<String>();
-    fields
-        .iter()
-        .find(|(n, _)| n == name)
-        .or_else(|| fields.iter().find(|(n, _)| squash(n) == squash(name)))
-        .map(|(_, v)| v)
-}
-
-/// What a filter reads, for one request, from the engine's catalog and index.
-struct EngineContext<'a> {
-    catalog: &'a Catalog,
-    current_item: Option<&'a crate::model::record::ItemRecord>,
-    current_user: Option<&'a crate::model::record::UserRecord>,
-    /// Items the user interacted with, per event-type set the filter asks about (by its position).
-    interacted: Vec<(EventTypeSet, HashSet<u32>)>,
-}
-
-impl<'a> EngineContext<'a> {
-    fn new(served: &Served, catalog: &'a Catalog, ask: &Ask, bound: &BoundFilter) -> EngineContext<'a> {
-        let user = ask.user_id.as_deref().and_then(|u| catalog.user(u));
-        let index = served.engine.index();
-        let mut interacted = Vec::new();
-        for set in bound.event_type_sets() {
-            if interacted.iter().any(|(s, _)| s == set) {
-                continue;
-            }
-            let items: HashSet<u32> = match user {
-                None => HashSet::new(),
-                // Every item the user ever interacted with, for `*`.
-                Some(u) if set.is_all() => index.affinities(u).into_keys().collect(),
-                // The user's newest interactions of each type (the window Personalize also uses).
-                Some(u) => (0..catalog.ids.event_types.len() as u32)
-                    .filter(|&t| catalog.ids.event_types.name(t).is_some_and(|name| set.contains(name)))
-                    .flat_map(|t| index.recent_of_type(u, t as u16))
-                    .map(|e| e.item)
-                    .collect(),
-            };
-            interacted.push((set.clone(), items));
-        }
-        EngineContext {
-            catalog,
-            current_item: ask.item_id.as_deref().and_then(|i| catalog.item(i)).and_then(|i| catalog.items.get(&i)),
-            current_user: user.and_then(|u| catalog.users.get(&u)),
-            interacted,
-        }
-    }
-}
-
-impl FilterContext for EngineContext<'_> {
-    fn candidate_field(&self, candidate: &str, name: &str) -> Option<Cow<'_, FieldValue>> {
-        let record = self.catalog.items.get(&self.catalog.item(candidate)?)?;
-        if name == "CREATION_TIMESTAMP" {
-            return record.creation_timestamp.map(|t| Cow::Owned(FieldValue::Int(t)));
-        }
-        field(&record.fields, name).map(Cow::Borrowed)
-    }
-
-    fn current_item_field(&self, name: &str) -> Option<Cow<'_, FieldValue>> {
-        field(&self.current_item?.fields, name).map(Cow::Borrowed)
-    }
-
-    fn current_user_field(&self, name: &str) -> Option<Cow<'_, FieldValue>> {
-        field(&self.current_user?.fields, name).map(Cow::Borrowed)
-    }
-
-    fn interacted(&self, candidate: &str, event_types: &EventTypeSet) -> bool {
-        let Some(item) = self.catalog.item(candidate) else { return false };
-        self.interacted.iter().find(|(s, _)| s == event_types).is_some_and(|(_, items)| items.contains(&item))
-    }
-}
-
-/// How many candidates to ask the recipe for, per wanted item, before falling back to popular items.
-const DEPTH_FACTOR: usize = 8;
-
-/// The recipe's answer with the filter applied before truncation: a deep candidate list, filtered, then
-/// popular items that pass the filter (marked [`Reason::Popular`]) until `n` items are found or the
-/// catalogue is exhausted.
+/// The recipe's answer with the filter applied before truncation (see [`crate::filtering::apply`]).
 fn filtered(served: &Served, ask: &Ask, bound: Option<&BoundFilter>, n: usize) -> Result<Vec<Recommended>, AwsError> {
     let Some(bound) = bound else { return served.answer(ask) };
-    let deep = Ask { num_results: (n * DEPTH_FACTOR).max(100), ..ask.clone() };
-    let candidates = served.answer(&deep)?;
-    let catalog = served.engine.catalog();
-    let ctx = EngineContext::new(served, &catalog, ask, bound);
-    let mut out: Vec<Recommended> = Vec::with_capacity(n);
-    let mut taken: HashSet<String> = HashSet::new();
-    let limit = if ask.input_list.is_some() { usize::MAX } else { n };
-    for c in candidates {
-        if out.len() >= limit {
-            break;
-        }
-        if bound.allows(&ctx, &c.item_id) {
-            taken.insert(c.item_id.clone());
-            out.push(c);
-        }
-    }
-    if out.len() < n && ask.input_list.is_none() {
-        // Back-fill from popular items: seen items stay excluded for user recommendations.
-        let seen: HashSet<u32> = match ask.user_id.as_deref().and_then(|u| catalog.user(u)) {
-            Some(u) => served.engine.index().affinities(u).into_keys().collect(),
-            None => HashSet::new(),
-        };
-        let current = ask.item_id.clone();
-        drop(ctx);
-        drop(catalog);
-        let popular = recommend::popular(&served.engine, usize::MAX, None);
-        let catalog = served.engine.catalog();
-        let ctx = EngineContext::new(served, &catalog, ask, bound);
-        for p in popular {
-            if out.len() >= n {
-                break;
-            }
-            if taken.contains(&p.item_id) || current.as_deref() == Some(p.item_id.as_str()) {
-                continue;
-            }
-            if catalog.item(&p.item_id).is_some_and(|i| seen.contains(&i)) {
-                continue;
-            }
-            if bound.allows(&ctx, &p.item_id) {
-                taken.insert(p.item_id.clone());
-                out.push(Recommended { reason: Reason::Popular, ..p });
-            }
-        }
-    }
-    Ok(out)
+    let subject =
+        Subject { user: ask.user_id.as_deref(), item: ask.item_id.as_deref(), ranking: ask.input_list.is_some() };
+    apply(&served.engine, &subject, bound, n, |depth| served.answer(&Ask { num_results: depth, ..ask.clone() }))
 }
 
 /// Places the promotion's items as Personalize does: `percentPromotedItems` of the answer (rounded up) are

@@ -69,7 +69,7 @@ impl AlsService {
         let vector = model.fold_in(&history);
         Some(
             model
-                .top_n(&vector, n, &|item| seen.contains(&item))
+                .top_n(&vector, n, &|item| seen.contains(&item) || catalog.hidden.contains(&item))
                 .into_iter()
                 .map(|(item, score)| Recommended {
                     item_id: catalog.item_name(item).to_string(),

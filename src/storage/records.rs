@@ -72,6 +72,12 @@ pub enum LogRecord {
         /// Which dataset.
         dataset: DatasetType,
     },
+    /// An item was deleted: its record is gone and it is never recommended again (its interactions stay in
+    /// users' histories) until a new record is put. Last variant, so older logs still decode.
+    DeleteItem {
+        /// Dense item id.
+        item: u32,
+    },
 }
 
 impl LogRecord {

@@ -1,0 +1,477 @@
+//! Business rules through the official AWS SDK for Rust: CreateFilter (and its positioned errors),
+//! GetRecommendations with filterArn and filterValues (filtering before truncation, popular back-fill),
+//! promotions, metadataColumns, hidden items, and the same filter in a batch inference job.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_personalize::config::{Credentials, Region};
+use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput, DataSource, S3DataConfig};
+use aws_sdk_personalizeruntime::types::Promotion;
+use common::Server;
+
+const KEY: &str = "AKIDRULES";
+const SECRET: &str = "rules-secret";
+const ROLE: &str = "arn:aws:iam::000000000000:role/streamrec";
+const CATEGORIES: [&str; 5] = ["books", "music", "garden", "toys", "promo"];
+
+const INTERACTIONS_SCHEMA: &str = r#"{"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+  "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+             {"name": "TIMESTAMP", "type": "long"}, {"name": "EVENT_TYPE", "type": "string"}], "version": "1.0"}"#;
+const ITEMS_SCHEMA: &str = r#"{"type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema",
+  "fields": [{"name": "ITEM_ID", "type": "string"}, {"name": "CATEGORY", "type": "string", "categorical": true},
+             {"name": "PRICE", "type": "float"}], "version": "1.0"}"#;
+
+struct Clients {
+    control: aws_sdk_personalize::Client,
+    events: aws_sdk_personalizeevents::Client,
+    runtime: aws_sdk_personalizeruntime::Client,
+}
+
+fn clients(base: &str) -> Clients {
+    let credentials = Credentials::new(KEY, SECRET, None, None, "test");
+    let http = || aws_smithy_http_client::Builder::new().build_http();
+    Clients {
+        control: aws_sdk_personalize::Client::from_conf(
+            aws_sdk_personalize::Config::builder()
+                .endpoint_url(base)
+                .region(Region::new("us-east-1"))
+                .credentials_provider(credentials.clone())
+                .http_client(http())
+                .build(),
+        ),
+        events: aws_sdk_personalizeevents::Client::from_conf(
+            aws_sdk_personalizeevents::Config::builder()
+                .endpoint_url(base)
+                .region(aws_sdk_personalizeevents::config::Region::new("us-east-1"))
+                .credentials_provider(credentials.clone())
+                .http_client(http())
+                .build(),
+        ),
+        runtime: aws_sdk_personalizeruntime::Client::from_conf(
+            aws_sdk_personalizeruntime::Config::builder()
+                .endpoint_url(base)
+                .region(aws_sdk_personalizeruntime::config::Region::new("us-east-1"))
+                .credentials_provider(credentials)
+                .http_client(http())
+                .build(),
+        ),
+    }
+}
+
+/// Item `i`'s category: `promo` for every tenth item, else one of the four others.
+fn category(i: usize) -> &'static str {
+    if i % 10 == 9 {
+        "promo"
+    } else {
+        CATEGORIES[i % 4]
+    }
+}
+
+/// A small shop: 80 items (5 categories), 60 users with 12 views each from a deterministic generator, and a
+/// purchase for every third user.
+fn write_shop(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let items = dir.join("items.csv");
+    let mut text = String::from("ITEM_ID,CATEGORY,PRICE\n");
+    for i in 0..80 {
+        text.push_str(&format!("i{i},{},{}.5\n", category(i), i % 20));
+    }
+    std::fs::write(&items, text).unwrap();
+    let interactions = dir.join("interactions.csv");
+    let mut text = String::from("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n");
+    let mut state: u64 = 7;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for u in 0..60 {
+        // Users stick to two categories, so co-occurrence has structure.
+        let base = u % 4;
+        for k in 0..12 {
+            let i = (next() % 20) * 4 + if k % 3 == 0 { (base + 1) % 4 } else { base };
+            let event = if k == 11 && u % 3 == 0 { "purchase" } else { "view" };
+            text.push_str(&format!("u{u},i{},{},{event}\n", i % 80, 1_000 + u * 100 + k));
+        }
+    }
+    std::fs::write(&interactions, text).unwrap();
+    (items, interactions)
+}
+
+async fn wait_active<F, Fut>(what: &str, mut status: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (String, Option<String>)>,
+{
+    let started = Instant::now();
+    loop {
+        let (s, reason) = status().await;
+        if s == "ACTIVE" {
+            return;
+        }
+        assert!(!s.contains("FAILED"), "{what} failed: {reason:?}");
+        assert!(started.elapsed() < Duration::from_secs(120), "{what} stuck in {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates everything up to a campaign; returns (group, items dataset, solution version, campaign).
+async fn shop(c: &Clients, dir: &std::path::Path) -> (String, String, String, String) {
+    let (items_csv, interactions_csv) = write_shop(dir);
+    let group =
+        c.control.create_dataset_group().name("shop").send().await.unwrap().dataset_group_arn().unwrap().to_string();
+    wait_active("group", || async {
+        let g = c.control.describe_dataset_group().dataset_group_arn(&group).send().await.unwrap();
+        (g.dataset_group().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    let mut datasets = Vec::new();
+    for (name, schema, ty, file) in [
+        ("interactions", INTERACTIONS_SCHEMA, "Interactions", &interactions_csv),
+        ("items", ITEMS_SCHEMA, "Items", &items_csv),
+    ] {
+        let schema = c.control.create_schema().name(name).schema(schema).send().await.unwrap();
+        let dataset = c
+            .control
+            .create_dataset()
+            .name(name)
+            .schema_arn(schema.schema_arn().unwrap())
+            .dataset_group_arn(&group)
+            .dataset_type(ty)
+            .send()
+            .await
+            .unwrap()
+            .dataset_arn()
+            .unwrap()
+            .to_string();
+        wait_active("dataset", || async {
+            let d = c.control.describe_dataset().dataset_arn(&dataset).send().await.unwrap();
+            (d.dataset().unwrap().status().unwrap().to_string(), None)
+        })
+        .await;
+        let job = c
+            .control
+            .create_dataset_import_job()
+            .job_name(format!("{name}-import"))
+            .dataset_arn(&dataset)
+            .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
+            .send()
+            .await
+            .unwrap()
+            .dataset_import_job_arn()
+            .unwrap()
+            .to_string();
+        wait_active("import", || async {
+            let j = c.control.describe_dataset_import_job().dataset_import_job_arn(&job).send().await.unwrap();
+            let j = j.dataset_import_job().unwrap();
+            (j.status().unwrap().to_string(), j.failure_reason().map(str::to_string))
+        })
+        .await;
+        datasets.push(dataset);
+    }
+    let solution = c
+        .control
+        .create_solution()
+        .name("personal")
+        .dataset_group_arn(&group)
+        .recipe_arn("arn:aws:personalize:::recipe/aws-user-personalization")
+        .send()
+        .await
+        .unwrap()
+        .solution_arn()
+        .unwrap()
+        .to_string();
+    wait_active("solution", || async {
+        let s = c.control.describe_solution().solution_arn(&solution).send().await.unwrap();
+        (s.solution().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    let version = c
+        .control
+        .create_solution_version()
+        .solution_arn(&solution)
+        .send()
+        .await
+        .unwrap()
+        .solution_version_arn()
+        .unwrap()
+        .to_string();
+    wait_active("version", || async {
+        let v = c.control.describe_solution_version().solution_version_arn(&version).send().await.unwrap();
+        let v = v.solution_version().unwrap();
+        (v.status().unwrap().to_string(), v.failure_reason().map(str::to_string))
+    })
+    .await;
+    let campaign = c
+        .control
+        .create_campaign()
+        .name("live")
+        .solution_version_arn(&version)
+        .send()
+        .await
+        .unwrap()
+        .campaign_arn()
+        .unwrap()
+        .to_string();
+    wait_active("campaign", || async {
+        let d = c.control.describe_campaign().campaign_arn(&campaign).send().await.unwrap();
+        (d.campaign().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    (group, datasets[1].clone(), version, campaign)
+}
+
+async fn create_filter(c: &Clients, group: &str, name: &str, expression: &str) -> String {
+    let arn = c
+        .control
+        .create_filter()
+        .name(name)
+        .dataset_group_arn(group)
+        .filter_expression(expression)
+        .send()
+        .await
+        .unwrap()
+        .filter_arn()
+        .unwrap()
+        .to_string();
+    wait_active("filter", || async {
+        let f = c.control.describe_filter().filter_arn(&arn).send().await.unwrap();
+        (f.filter().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    arn
+}
+
+fn item_index(id: &str) -> usize {
+    id.trim_start_matches('i').parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&dir.path().join("data"), &["--access-key", &format!("{KEY}:{SECRET}")]);
+    let c = clients(&server.base);
+    let (group, items_dataset, version, campaign) = shop(&c, dir.path()).await;
+
+    // A bad expression is refused at CreateFilter with its position.
+    let err = c
+        .control
+        .create_filter()
+        .name("bad")
+        .dataset_group_arn(&group)
+        .filter_expression("INCLUDE ItemID WHERE Items.CATEGORY XX (\"books\")")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_invalid_input_exception(), "{err:?}");
+    assert!(format!("{err:?}").contains("at 36"), "{err:?}");
+
+    // INCLUDE with a parameter: every item in the asked categories, and 25 of them (filtering happens before
+    // truncation; tests/filtering.rs checks the back-fill when the recipe's own candidates run short).
+    let by_category = create_filter(&c, &group, "by-category", "INCLUDE ItemID WHERE Items.CATEGORY IN ($CATS)").await;
+    let answer = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&campaign)
+        .user_id("u1")
+        .num_results(25)
+        .filter_arn(&by_category)
+        .filter_values("CATS", "\"books\",\"garden\"")
+        .send()
+        .await
+        .unwrap();
+    let items = answer.item_list();
+    assert_eq!(items.len(), 25, "books and garden have 32 items, fewer seen by u1: 25 must come back");
+    for item in items {
+        let i = item_index(item.item_id().unwrap());
+        assert!(["books", "garden"].contains(&category(i)), "i{i} is {}", category(i));
+    }
+    assert!(items.iter().all(|i| !i.reason().is_empty()), "every item says why it is there");
+    // INCLUDE without its parameter is an error; EXCLUDE without it is ignored.
+    let err = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&campaign)
+        .user_id("u1")
+        .filter_arn(&by_category)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_invalid_input_exception(), "{err:?}");
+
+    // Interaction filter: the purchase sent a moment ago is excluded at once (u2 viewed i3 before, so the
+    // recipe's own seen-exclusion is not what removes it from popular answers).
+    let no_purchased =
+        create_filter(&c, &group, "not-purchased", "EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN (\"purchase\")")
+            .await;
+    let tracker = c.control.create_event_tracker().name("web").dataset_group_arn(&group).send().await.unwrap();
+    let popular_first = {
+        let answer = c
+            .runtime
+            .get_recommendations()
+            .campaign_arn(&campaign)
+            .user_id("new-user")
+            .num_results(5)
+            .filter_arn(&no_purchased)
+            .send()
+            .await
+            .unwrap();
+        answer.item_list()[0].item_id().unwrap().to_string()
+    };
+    let event = aws_sdk_personalizeevents::types::Event::builder()
+        .event_type("purchase")
+        .item_id(&popular_first)
+        .sent_at(aws_sdk_personalizeevents::primitives::DateTime::from_secs(50_000))
+        .build()
+        .unwrap();
+    c.events
+        .put_events()
+        .tracking_id(tracker.tracking_id().unwrap())
+        .user_id("new-user")
+        .session_id("s")
+        .event_list(event)
+        .send()
+        .await
+        .unwrap();
+    let answer = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&campaign)
+        .user_id("new-user")
+        .num_results(25)
+        .filter_arn(&no_purchased)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.item_list().iter().all(|i| i.item_id() != Some(popular_first.as_str())));
+
+    // Promotion: 20% of 10 items from the promo category, carrying promotionName, in their own order; the
+    // rest obey the request's filter (books only) and not the promotion's.
+    let promo = create_filter(&c, &group, "promo", "INCLUDE ItemID WHERE Items.CATEGORY IN (\"promo\")").await;
+    let answer = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&campaign)
+        .user_id("u1")
+        .num_results(10)
+        .filter_arn(&by_category)
+        .filter_values("CATS", "\"books\"")
+        .promotions(Promotion::builder().name("spring").percent_promoted_items(20).filter_arn(&promo).build())
+        .send()
+        .await
+        .unwrap();
+    let items = answer.item_list();
+    assert_eq!(items.len(), 10);
+    let promoted: Vec<_> = items.iter().filter(|i| i.promotion_name() == Some("spring")).collect();
+    assert_eq!(promoted.len(), 2, "{items:?}");
+    for item in items {
+        let expected = if item.promotion_name().is_some() { "promo" } else { "books" };
+        assert_eq!(category(item_index(item.item_id().unwrap())), expected, "{item:?}");
+    }
+
+    // metadataColumns: the asked item fields come back with each item; more than 50 results is refused.
+    let answer = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&campaign)
+        .user_id("u1")
+        .num_results(5)
+        .metadata_columns("ITEMS", vec!["CATEGORY".to_string(), "PRICE".to_string()])
+        .send()
+        .await
+        .unwrap();
+    for item in answer.item_list() {
+        let i = item_index(item.item_id().unwrap());
+        let metadata = item.metadata().unwrap();
+        assert_eq!(metadata.get("CATEGORY").map(String::as_str), Some(category(i)));
+        assert_eq!(metadata.get("PRICE").map(String::as_str), Some(format!("{}.5", i % 20).as_str()));
+    }
+    let err = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&campaign)
+        .user_id("u1")
+        .num_results(60)
+        .metadata_columns("ITEMS", vec!["CATEGORY".to_string()])
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_invalid_input_exception(), "{err:?}");
+
+    // Hidden items vanish from every answer at once (PutItems with `hidden: true`), and come back.
+    let before = c.runtime.get_recommendations().campaign_arn(&campaign).user_id("u5").send().await.unwrap();
+    let top = before.item_list()[0].item_id().unwrap().to_string();
+    let put = |hidden: bool| {
+        let item = aws_sdk_personalizeevents::types::Item::builder()
+            .item_id(&top)
+            .properties(format!(
+                "{{\"category\": \"{}\", \"price\": 1.5, \"hidden\": {hidden}}}",
+                category(item_index(&top))
+            ))
+            .build()
+            .unwrap();
+        c.events.put_items().dataset_arn(&items_dataset).items(item).send()
+    };
+    put(true).await.unwrap();
+    let after =
+        c.runtime.get_recommendations().campaign_arn(&campaign).user_id("u5").num_results(80).send().await.unwrap();
+    assert!(after.item_list().iter().all(|i| i.item_id() != Some(top.as_str())), "hidden {top} still recommended");
+    put(false).await.unwrap();
+    let shown = c.runtime.get_recommendations().campaign_arn(&campaign).user_id("u5").send().await.unwrap();
+    assert_eq!(shown.item_list()[0].item_id(), Some(top.as_str()));
+
+    // The same filter in a batch inference job, with per-line filterValues.
+    let input = dir.path().join("users.json");
+    std::fs::write(
+        &input,
+        "{\"userId\": \"u1\", \"filterValues\": {\"CATS\": \"\\\"toys\\\"\"}}\n{\"userId\": \"u2\", \"filterValues\": {\"CATS\": \"\\\"music\\\",\\\"promo\\\"\"}}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let s3 = |p: String| S3DataConfig::builder().path(p).build().unwrap();
+    let job = c
+        .control
+        .create_batch_inference_job()
+        .job_name("filtered")
+        .solution_version_arn(&version)
+        .filter_arn(&by_category)
+        .num_results(10)
+        .role_arn(ROLE)
+        .job_input(BatchInferenceJobInput::builder().s3_data_source(s3(format!("file://{}", input.display()))).build())
+        .job_output(
+            BatchInferenceJobOutput::builder().s3_data_destination(s3(format!("file://{}/", out.display()))).build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .batch_inference_job_arn()
+        .unwrap()
+        .to_string();
+    wait_active("batch", || async {
+        let j = c.control.describe_batch_inference_job().batch_inference_job_arn(&job).send().await.unwrap();
+        let j = j.batch_inference_job().unwrap();
+        (j.status().unwrap().to_string(), j.failure_reason().map(str::to_string))
+    })
+    .await;
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("users.json.out"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let allowed: HashMap<&str, HashSet<&str>> =
+        [("u1", HashSet::from(["toys"])), ("u2", HashSet::from(["music", "promo"]))].into_iter().collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let user = line["input"]["userId"].as_str().unwrap();
+        let items = line["output"]["recommendedItems"].as_array().unwrap();
+        assert_eq!(items.len(), 10, "{line}");
+        for item in items {
+            let i = item_index(item.as_str().unwrap());
+            assert!(allowed[user].contains(category(i)), "{user} got i{i} ({})", category(i));
+        }
+    }
+}
