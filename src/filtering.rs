@@ -139,19 +139,16 @@ pub fn apply<E>(
         None => HashSet::new(),
     };
     let current = subject.item.and_then(|i| catalog.item(i));
-    let hidden = catalog.hidden.clone();
-    let ranked = engine.index().popular(dataflows::ANY_EVENT_TYPE, usize::MAX, |item| {
-        seen.contains(&item) || current == Some(item) || hidden.contains(&item)
-    });
-    for (item, _) in ranked {
-        if out.len() >= n {
-            break;
+    engine.index().walk_popular(dataflows::ANY_EVENT_TYPE, |item, _| {
+        if seen.contains(&item) || current == Some(item) || catalog.hidden.contains(&item) {
+            return true;
         }
         let name = catalog.item_name(item);
         if !taken.contains(name) && bound.allows(&ctx, name) {
             out.push(Recommended { item_id: name.to_string(), score: 0.0, reason: Reason::Popular });
         }
-    }
+        out.len() < n
+    });
     Ok(out)
 }
 

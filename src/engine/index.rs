@@ -237,6 +237,19 @@ impl ServingIndex {
             .unwrap_or_default()
     }
 
+    /// Walks items by distinct users, most first (ties to the lower id), until `visit` returns false: the
+    /// back-fill of a filtered answer stops as soon as it has enough items, however long the catalogue.
+    pub fn walk_popular(&self, event_type: EventTypeId, mut visit: impl FnMut(ItemId, i64) -> bool) {
+        let popular = self.popular.lock().unwrap();
+        if let Some(ranked) = popular.get(&event_type) {
+            for (Reverse(count), item) in ranked.iter() {
+                if !visit(*item, *count) {
+                    break;
+                }
+            }
+        }
+    }
+
     /// The distinct-user count at a popularity rank (0 = most popular), for an event type or ANY.
     pub fn popularity_at_rank(&self, event_type: EventTypeId, rank: usize) -> Option<i64> {
         let popular = self.popular.lock().unwrap();

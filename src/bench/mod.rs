@@ -6,6 +6,7 @@
 //! - `bench http`: a server on loopback with a durable log; sustained ingest throughput, freshness (from an
 //!   event's acknowledgement to a recommendation that reflects it), and query latency at several
 //!   concurrencies during ingest.
+//! - `bench filters` ([`filters`]): user recommendations under filters against unfiltered ones.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+pub mod filters;
+
 use clap::{Args, Subcommand, ValueEnum};
 use dataflows::{Op, Params};
 use hdrhistogram::Histogram;
@@ -37,6 +40,8 @@ enum BenchKind {
     DataflowsChild(ChildArgs),
     /// HTTP ingest throughput, freshness and query latency on loopback.
     Http(HttpArgs),
+    /// Latency of user recommendations under filters (one removing 95% of the catalogue) against unfiltered.
+    Filters(filters::FilterBenchArgs),
 }
 
 /// The synthetic stream.
@@ -124,6 +129,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             Ok(())
         }
         BenchKind::Http(http) => bench_http(http),
+        BenchKind::Filters(args) => filters::run(args),
     }
 }
 
