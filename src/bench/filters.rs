@@ -39,6 +39,9 @@ pub struct FilterBenchArgs {
 
 const CATEGORIES: u64 = 20;
 
+/// A filter and the values each request binds it with.
+type Variant<'a> = (&'a str, Option<(&'a FilterExpr, &'a HashMap<String, String>)>);
+
 /// Runs the benchmark and prints p50/p99 per variant and their ratios to the unfiltered baseline.
 pub fn run(args: FilterBenchArgs) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("streamrec-bench-filters-{}", std::process::id()));
@@ -90,7 +93,7 @@ pub fn run(args: FilterBenchArgs) -> anyhow::Result<()> {
     let purchased = FilterExpr::parse("EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN (\"purchase\")")?;
     let category_values = HashMap::from([("CATEGORY".to_string(), "\"c7\"".to_string())]);
     let no_values = HashMap::new();
-    let variants: [(&str, Option<(&FilterExpr, &HashMap<String, String>)>); 3] = [
+    let variants: [Variant; 3] = [
         ("unfiltered", None),
         ("one category (95% removed)", Some((&category, &category_values))),
         ("exclude purchased", Some((&purchased, &no_values))),
