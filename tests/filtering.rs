@@ -99,7 +99,7 @@ impl Rule {
             Rule::ExcludeCategories(c) => !c.contains(&category),
             Rule::ExcludeCategoriesWithoutValue => true,
             // A missing PRICE compares false, so it is never "pricier".
-            Rule::ExcludePricier(p) => !price.is_some_and(|x| x > *p),
+            Rule::ExcludePricier(p) => price.is_none_or(|x| x <= *p),
             Rule::IncludeCheapNotCategory(p, c) => price.is_some_and(|x| x <= *p) && category != *c,
             Rule::ExcludePurchased => !did(true),
             Rule::IncludeCategoriesExcludeSeen(c) => c.contains(&category) && !did(false),
