@@ -573,3 +573,56 @@ fn backfill_popular(
     }));
     chosen
 }
+
+/// Prior strength of [`in_context`]: an item needs about this many interactions before its own context mix
+/// outweighs the catalogue's.
+pub const CONTEXT_PRIOR: f64 = 10.0;
+
+/// Conditions an answer on a request's context (`DEVICE` → `phone`, ...): each item's score is multiplied,
+/// for every context value the engine has seen, by the item's smoothed lift in that context,
+/// `((n_ic + α·p_c) / (n_i + α)) / p_c`, where `n_ic` counts the item's live interactions in the context,
+/// `n_i` all of them, `p_c` is the share of all interactions in the context and `α` is [`CONTEXT_PRIOR`].
+/// An item interacted with twice as often in the context as the catalogue is lifted about twice; an item
+/// with little evidence stays near 1. The list is re-sorted by the new scores (stable, so back-filled items
+/// keep their order at the end). Context values the engine never saw change nothing.
+pub fn in_context(engine: &Engine, mut items: Vec<Recommended>, context: &[(String, String)]) -> Vec<Recommended> {
+    let catalog = engine.catalog();
+    let index = engine.index();
+    let known: Vec<(u32, f64)> = context
+        .iter()
+        .filter_map(|(field, value)| {
+            let id = catalog.ids.contexts.get(&format!("{}={value}", field.to_ascii_uppercase()))?;
+            let share = index.context_share(id);
+            (share > 0.0).then_some((id, share))
+        })
+        .collect();
+    if known.is_empty() {
+        return items;
+    }
+    for r in items.iter_mut() {
+        let Some(item) = catalog.item(&r.item_id) else { continue };
+        let all = index.item_events(item, ANY_EVENT_TYPE) as f64;
+        for &(context, share) in &known {
+            let here = index.context_count(item, context) as f64;
+            r.score *= ((here + CONTEXT_PRIOR * share) / (all + CONTEXT_PRIOR)) / share;
+        }
+    }
+    items.sort_by(|a, b| b.score.total_cmp(&a.score));
+    items
+}
+
+/// A recipe's answer of `n` items conditioned on `context` ([`in_context`] over a deeper candidate list);
+/// the recipe's own answer when there is no context.
+pub fn with_context(
+    engine: &Engine,
+    context: &[(String, String)],
+    n: usize,
+    recipe: impl FnOnce(usize) -> Vec<Recommended>,
+) -> Vec<Recommended> {
+    if context.is_empty() {
+        return recipe(n);
+    }
+    let mut items = in_context(engine, recipe((n * 4).max(100)), context);
+    items.truncate(n);
+    items
+}

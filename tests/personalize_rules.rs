@@ -475,3 +475,142 @@ async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_context_conditions_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&dir.path().join("data"), &["--access-key", &format!("{KEY}:{SECRET}")]);
+    let c = clients(&server.base);
+    // Phone users browse p0..p9, desktop users d0..d9; everyone also touches the shared item s0.
+    let mut csv = String::from("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,DEVICE\n");
+    for u in 0..40 {
+        let (device, prefix) = if u % 2 == 0 { ("phone", "p") } else { ("desktop", "d") };
+        csv.push_str(&format!("u{u},s0,{},view,{device}\n", 1_000 + u * 10));
+        for k in 0..4 {
+            csv.push_str(&format!("u{u},{prefix}{},{},view,{device}\n", (u + k * 3) % 10, 1_001 + u * 10 + k));
+        }
+    }
+    csv.push_str("q,s0,5000,view,phone\n");
+    let file = dir.path().join("interactions.csv");
+    std::fs::write(&file, csv).unwrap();
+    let schema = r#"{"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+      "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                 {"name": "TIMESTAMP", "type": "long"}, {"name": "EVENT_TYPE", "type": "string"},
+                 {"name": "DEVICE", "type": "string", "categorical": true}], "version": "1.0"}"#;
+    let group =
+        c.control.create_dataset_group().name("ctx").send().await.unwrap().dataset_group_arn().unwrap().to_string();
+    wait_active("group", || async {
+        let g = c.control.describe_dataset_group().dataset_group_arn(&group).send().await.unwrap();
+        (g.dataset_group().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    let schema = c.control.create_schema().name("ctx").schema(schema).send().await.unwrap();
+    let dataset = c
+        .control
+        .create_dataset()
+        .name("ctx")
+        .schema_arn(schema.schema_arn().unwrap())
+        .dataset_group_arn(&group)
+        .dataset_type("Interactions")
+        .send()
+        .await
+        .unwrap()
+        .dataset_arn()
+        .unwrap()
+        .to_string();
+    wait_active("dataset", || async {
+        let d = c.control.describe_dataset().dataset_arn(&dataset).send().await.unwrap();
+        (d.dataset().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    let job = c
+        .control
+        .create_dataset_import_job()
+        .job_name("ctx")
+        .dataset_arn(&dataset)
+        .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
+        .send()
+        .await
+        .unwrap()
+        .dataset_import_job_arn()
+        .unwrap()
+        .to_string();
+    wait_active("import", || async {
+        let j = c.control.describe_dataset_import_job().dataset_import_job_arn(&job).send().await.unwrap();
+        let j = j.dataset_import_job().unwrap();
+        (j.status().unwrap().to_string(), j.failure_reason().map(str::to_string))
+    })
+    .await;
+    let solution = c
+        .control
+        .create_solution()
+        .name("ctx")
+        .dataset_group_arn(&group)
+        .recipe_arn("arn:aws:personalize:::recipe/aws-user-personalization")
+        .send()
+        .await
+        .unwrap()
+        .solution_arn()
+        .unwrap()
+        .to_string();
+    wait_active("solution", || async {
+        let s = c.control.describe_solution().solution_arn(&solution).send().await.unwrap();
+        (s.solution().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    let version = c
+        .control
+        .create_solution_version()
+        .solution_arn(&solution)
+        .send()
+        .await
+        .unwrap()
+        .solution_version_arn()
+        .unwrap()
+        .to_string();
+    wait_active("version", || async {
+        let v = c.control.describe_solution_version().solution_version_arn(&version).send().await.unwrap();
+        let v = v.solution_version().unwrap();
+        (v.status().unwrap().to_string(), v.failure_reason().map(str::to_string))
+    })
+    .await;
+    let campaign = c
+        .control
+        .create_campaign()
+        .name("ctx")
+        .solution_version_arn(&version)
+        .send()
+        .await
+        .unwrap()
+        .campaign_arn()
+        .unwrap()
+        .to_string();
+    wait_active("campaign", || async {
+        let d = c.control.describe_campaign().campaign_arn(&campaign).send().await.unwrap();
+        (d.campaign().unwrap().status().unwrap().to_string(), None)
+    })
+    .await;
+    let top = |device: Option<&'static str>| {
+        let request = c.runtime.get_recommendations().campaign_arn(&campaign).user_id("q").num_results(5);
+        let request = match device {
+            Some(d) => request.context("DEVICE", d),
+            None => request,
+        };
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .item_list()
+                .iter()
+                .map(|i| i.item_id().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let phone = top(Some("phone")).await;
+    let desktop = top(Some("desktop")).await;
+    assert!(phone.iter().all(|i| i.starts_with('p')), "phone context: {phone:?}");
+    assert!(desktop.iter().all(|i| i.starts_with('d')), "desktop context: {desktop:?}");
+    // A context value never seen changes nothing.
+    assert_eq!(top(Some("watch")).await, top(None).await);
+}

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::recent::{RecentChange, RecentWindows, WindowChange};
-use crate::types::{EventTypeId, Interaction, ItemId, Seconds, Transition, UserId, WindowParams};
+use crate::types::{
+    ContextEvent, ContextId, EventTypeId, Interaction, ItemId, Seconds, Transition, UserId, WindowParams,
+};
 
 /// One change to a dataset group's interactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,8 @@ pub enum Op {
     DeleteUser(UserId),
     /// Delete every interaction (a FULL import replaces the dataset).
     Clear,
+    /// A context value of an interaction (sent right after its `Insert`, one per value).
+    Context(ContextEvent),
 }
 
 impl Op {
@@ -29,6 +33,7 @@ impl Op {
     pub fn fed_by(&self, index: usize, peers: usize) -> bool {
         let user = match self {
             Op::Insert(event) => event.user,
+            Op::Context(context) => context.user,
             Op::DeleteUser(user) => *user,
             Op::Clear => return true,
         };
@@ -49,6 +54,8 @@ pub struct InputChanges {
     pub transitions: Vec<(Transition, isize)>,
     /// Changes to the `typed_recent` collection (per user and event type windows).
     pub typed_recent: Vec<RecentChange>,
+    /// Changes to the `contexts` collection: interactions per (item, context value).
+    pub contexts: Vec<((ItemId, ContextId), isize)>,
 }
 
 impl InputChanges {
@@ -59,6 +66,7 @@ impl InputChanges {
             && self.cowindow.is_empty()
             && self.transitions.is_empty()
             && self.typed_recent.is_empty()
+            && self.contexts.is_empty()
     }
 
     /// Empties every list, keeping the allocations.
@@ -68,6 +76,7 @@ impl InputChanges {
         self.cowindow.clear();
         self.transitions.clear();
         self.typed_recent.clear();
+        self.contexts.clear();
     }
 }
 
@@ -81,6 +90,8 @@ pub struct EventFeed {
     typed_changes: Vec<WindowChange<(UserId, EventTypeId)>>,
     /// Each user's live events, sorted by [`sequence_key`].
     live: HashMap<UserId, Vec<Interaction>>,
+    /// Each user's live context values, to retract with the user.
+    live_contexts: HashMap<UserId, Vec<ContextEvent>>,
     events: u64,
     max_distance: usize,
 }
@@ -117,6 +128,7 @@ impl EventFeed {
             windows: RecentWindows::new(window),
             cowindows: RecentWindows::new(cooccurrence_window),
             live: HashMap::new(),
+            live_contexts: HashMap::new(),
             events: 0,
             max_distance: 0,
         }
@@ -160,7 +172,14 @@ impl EventFeed {
                 self.cowindows.insert(&event, &mut out.cowindow);
                 self.typed.insert_at((event.user, event.event_type), &event, &mut self.typed_changes);
             }
+            Op::Context(c) => {
+                self.live_contexts.entry(c.user).or_default().push(c);
+                out.contexts.push(((c.item, c.context), 1));
+            }
             Op::DeleteUser(user) => {
+                if let Some(contexts) = self.live_contexts.remove(&user) {
+                    out.contexts.extend(contexts.into_iter().map(|c| ((c.item, c.context), -1)));
+                }
                 if let Some(events) = self.live.remove(&user) {
                     let mut types: Vec<EventTypeId> = events.iter().map(|e| e.event_type).collect();
                     types.sort_unstable();
@@ -176,6 +195,9 @@ impl EventFeed {
                 self.cowindows.delete_user(user, &mut out.cowindow);
             }
             Op::Clear => {
+                for (_, contexts) in self.live_contexts.drain() {
+                    out.contexts.extend(contexts.into_iter().map(|c| ((c.item, c.context), -1)));
+                }
                 for (_, events) in self.live.drain() {
                     transitions_of(&events, self.max_distance, -1, |_, _| true, &mut out.transitions);
                     out.events.extend(events.into_iter().map(|e| (e, -1)));

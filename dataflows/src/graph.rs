@@ -5,6 +5,7 @@
 //!                        ├─► trend buckets: events per (item, time bucket)
 //!                        └─► affinity: decayed user–item score (reduce per (user, item))
 //! transitions (a, b, d) ───► counts of item b following item a d events later (next-item)
+//! contexts (item, ctx) ─────► interactions per item in each context value (context-conditioned answers)
 //! recent (user, entry) ────► recent windows (as given: the history recommendations start from)
 //! cowindow (user, entry) ─┬─► window counts per item
 //!                         └─► self-join per user → co-occurrence (a < b, mirrored) → top-K candidates by
@@ -52,6 +53,8 @@ pub struct Inputs<'s> {
     pub transitions: Coll<'s, Transition>,
     /// Changes to the users' history windows per event type (entries carry their type).
     pub typed_recent: Coll<'s, (UserId, RecentEntry)>,
+    /// One update per context value of each live interaction.
+    pub contexts: Coll<'s, (ItemId, ContextId)>,
 }
 
 /// The graph's outputs, each a consolidated collection whose updates say exactly how the statistic changed.
@@ -76,6 +79,8 @@ pub struct Outputs<'s> {
     pub transitions: Coll<'s, (Transition, isize)>,
     /// Each user's history window per event type: the entries of type `t` are the newest items of type `t`.
     pub typed_recent: Coll<'s, (UserId, RecentEntry)>,
+    /// Live interactions per `(item, context value)`.
+    pub context_counts: Coll<'s, ((ItemId, ContextId), isize)>,
 }
 
 impl Outputs<'_> {
@@ -91,12 +96,13 @@ impl Outputs<'_> {
         self.affinity.probe_with(probe);
         self.transitions.probe_with(probe);
         self.typed_recent.probe_with(probe);
+        self.context_counts.probe_with(probe);
     }
 }
 
 /// Builds the whole graph in `events`' scope.
 pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
-    let Inputs { events, recent, cowindow, transitions, typed_recent } = inputs;
+    let Inputs { events, recent, cowindow, transitions, typed_recent, contexts } = inputs;
     let (item_users, item_events) = popularity(events.clone());
     let trend = trend_buckets(events.clone(), params.trend_bucket_secs);
     let cowindow = if params.user_trim_percentile < 100.0 {
@@ -109,6 +115,7 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
     let window_counts = cowindow.map(|(_, entry)| entry.item).count_total();
     let neighbours = neighbours(cooccurrence.clone(), params.neighbours);
     let transitions = transitions.count_total();
+    let context_counts = contexts.count_total();
     Outputs {
         item_users,
         item_events,
@@ -120,6 +127,7 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
         affinity,
         transitions,
         typed_recent,
+        context_counts,
     }
 }
 

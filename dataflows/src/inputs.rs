@@ -6,15 +6,16 @@ use timely::dataflow::Scope;
 
 use crate::feed::{EventFeed, InputChanges, Op};
 use crate::graph::{self, Inputs, Outputs};
-use crate::types::{Epoch, Interaction, Params, RecentEntry, Transition, UserId};
+use crate::types::{ContextId, Epoch, Interaction, ItemId, Params, RecentEntry, Transition, UserId};
 
-/// The five input sessions of one worker's copy of the graph.
+/// The six input sessions of one worker's copy of the graph.
 pub struct GraphInputs {
     events: InputSession<Epoch, Interaction, isize>,
     recent: InputSession<Epoch, (UserId, RecentEntry), isize>,
     cowindow: InputSession<Epoch, (UserId, RecentEntry), isize>,
     transitions: InputSession<Epoch, Transition, isize>,
     typed_recent: InputSession<Epoch, (UserId, RecentEntry), isize>,
+    contexts: InputSession<Epoch, (ItemId, ContextId), isize>,
 }
 
 impl Default for GraphInputs {
@@ -32,6 +33,7 @@ impl GraphInputs {
             cowindow: InputSession::new(),
             transitions: InputSession::new(),
             typed_recent: InputSession::new(),
+            contexts: InputSession::new(),
         }
     }
 
@@ -43,6 +45,7 @@ impl GraphInputs {
             cowindow: self.cowindow.to_collection(scope),
             transitions: self.transitions.to_collection(scope),
             typed_recent: self.typed_recent.to_collection(scope),
+            contexts: self.contexts.to_collection(scope),
         };
         graph::build(inputs, params)
     }
@@ -64,6 +67,9 @@ impl GraphInputs {
         for (r, d) in changes.typed_recent.drain(..) {
             self.typed_recent.update(r, d);
         }
+        for (c, d) in changes.contexts.drain(..) {
+            self.contexts.update(c, d);
+        }
     }
 
     /// Closes the current epoch: every session advances to `next` and flushes.
@@ -73,11 +79,13 @@ impl GraphInputs {
         self.cowindow.advance_to(next);
         self.transitions.advance_to(next);
         self.typed_recent.advance_to(next);
+        self.contexts.advance_to(next);
         self.events.flush();
         self.recent.flush();
         self.cowindow.flush();
         self.transitions.flush();
         self.typed_recent.flush();
+        self.contexts.flush();
     }
 
     /// One worker's share of an epoch: the operations of the users this worker feeds (see [`Op::fed_by`])
@@ -98,5 +106,6 @@ impl GraphInputs {
         self.cowindow.close();
         self.transitions.close();
         self.typed_recent.close();
+        self.contexts.close();
     }
 }

@@ -24,20 +24,28 @@ fn newest_within(entries: &[RecentEntry], newest: Seconds, window: &WindowParams
 pub struct Reference {
     params: Params,
     live: Vec<Interaction>,
+    contexts: Vec<ContextEvent>,
 }
 
 impl Reference {
     /// An empty model.
     pub fn new(params: Params) -> Self {
-        Reference { params, live: Vec::new() }
+        Reference { params, live: Vec::new(), contexts: Vec::new() }
     }
 
     /// Applies one operation.
     pub fn apply(&mut self, op: &Op) {
         match *op {
             Op::Insert(e) => self.live.push(e),
-            Op::DeleteUser(user) => self.live.retain(|e| e.user != user),
-            Op::Clear => self.live.clear(),
+            Op::Context(c) => self.contexts.push(c),
+            Op::DeleteUser(user) => {
+                self.live.retain(|e| e.user != user);
+                self.contexts.retain(|c| c.user != user);
+            }
+            Op::Clear => {
+                self.live.clear();
+                self.contexts.clear();
+            }
         }
     }
 
@@ -45,6 +53,9 @@ impl Reference {
     pub fn snapshot(&self) -> Snapshot {
         let p = &self.params;
         let mut snap = Snapshot::default();
+        for c in &self.contexts {
+            *snap.context_counts.entry((c.item, c.context)).or_default() += 1;
+        }
 
         let mut users_of: BTreeMap<(ItemId, EventTypeId), BTreeSet<UserId>> = BTreeMap::new();
         for e in &self.live {

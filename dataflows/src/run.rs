@@ -28,6 +28,7 @@ struct Captured {
     neighbours: Acc<(ItemId, Neighbour)>,
     window_counts: Acc<(ItemId, isize)>,
     transitions: Acc<(Transition, isize)>,
+    context_counts: Acc<((ItemId, ContextId), isize)>,
     typed_recent: Acc<(UserId, RecentEntry)>,
     affinity: Acc<((UserId, ItemId), Affinity)>,
 }
@@ -56,6 +57,7 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
                 accumulate(out.window_counts, &sink.window_counts, &probe);
                 accumulate(out.affinity, &sink.affinity, &probe);
                 accumulate(out.transitions, &sink.transitions, &probe);
+                accumulate(out.context_counts, &sink.context_counts, &probe);
                 accumulate(out.typed_recent, &sink.typed_recent, &probe);
             } else {
                 out.probe_all(&probe);
@@ -86,6 +88,7 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
         cooccurrence: single(take(&captured.cooccurrence)),
         window_counts: single(take(&captured.window_counts)),
         transitions: single(take(&captured.transitions)),
+        context_counts: single(take(&captured.context_counts)),
         ..Snapshot::default()
     };
     for ((user, entry), d) in take(&captured.recent) {

@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub typed_recent: BTreeMap<(UserId, EventTypeId), BTreeSet<RecentEntry>>,
     /// Item-to-next-item step counts.
     pub transitions: BTreeMap<Transition, isize>,
+    /// Live interactions per (item, context value).
+    pub context_counts: BTreeMap<(ItemId, ContextId), isize>,
 }
 
 impl Snapshot {

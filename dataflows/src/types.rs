@@ -34,6 +34,21 @@ pub struct Interaction {
     pub timestamp: Seconds,
 }
 
+/// An interned context value (`DEVICE=phone`) an interaction happened in.
+pub type ContextId = u32;
+
+/// A context an interaction happened in: one per context value of the event, so that answers can be
+/// conditioned on the context of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ContextEvent {
+    /// The user of the interaction (deleting the user retracts it).
+    pub user: UserId,
+    /// The item of the interaction.
+    pub item: ItemId,
+    /// The context value.
+    pub context: ContextId,
+}
+
 /// One item in a user's recent window: the item, the time of its latest interaction and that interaction's type.
 ///
 /// Ordered by time first, so that a sorted window reads oldest to newest.

@@ -26,6 +26,9 @@ fn op() -> impl Strategy<Value = Op> {
         20 => (0u32..6, 0u32..12, 0u16..3, 0i64..200).prop_map(|(user, item, event_type, timestamp)| {
             Op::Insert(Interaction { user, item, event_type, timestamp })
         }),
+        4 => (0u32..6, 0u32..12, 0u32..3).prop_map(|(user, item, context)| {
+            Op::Context(ContextEvent { user, item, context })
+        }),
         2 => (0u32..6).prop_map(Op::DeleteUser),
         1 => Just(Op::Clear),
     ]
@@ -81,6 +84,7 @@ proptest! {
         prop_assert_eq!(&actual.window_counts, &expected.window_counts);
         prop_assert_eq!(&actual.transitions, &expected.transitions);
         prop_assert_eq!(&actual.typed_recent, &expected.typed_recent);
+        prop_assert_eq!(&actual.context_counts, &expected.context_counts);
     }
 }
 

@@ -392,9 +392,22 @@ pub struct ReadParams {
     pub filter: Option<String>,
     /// Values of the filter's `$PARAMETERS`, a JSON object (`{"GENRE": "\"drama\",\"comedy\""}`).
     pub filter_values: Option<String>,
+    /// The request's context, a JSON object (`{"DEVICE": "phone"}`): user recommendations are conditioned
+    /// on it (see `recommend::in_context`).
+    pub context: Option<String>,
 }
 
 impl ReadParams {
+    /// The request's context as (field, value) pairs.
+    fn context(&self) -> Result<Vec<(String, String)>, ApiError> {
+        match self.context.as_deref().filter(|c| !c.trim().is_empty()) {
+            None => Ok(Vec::new()),
+            Some(text) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
+                .map(|m| m.into_iter().collect())
+                .map_err(|e| bad_request(format!("context: expected a JSON object of strings: {e}"))),
+        }
+    }
+
     /// The request's filter, bound to its values.
     fn filter(&self) -> Result<Option<crate::filter::BoundFilter>, ApiError> {
         bound_filter(self.filter.as_deref(), self.filter_values.as_deref())
@@ -447,6 +460,7 @@ async fn recommendations(
     let n = p.n()?;
     let user = p.user_id.clone().ok_or_else(|| bad_request("userId: required"))?;
     let filter = p.filter()?;
+    let context = p.context()?;
     fresh_for_user(&state, &user).await?;
     let engine = &state.engine;
     let subject = crate::filtering::Subject { user: Some(&user), ..Default::default() };
@@ -457,16 +471,18 @@ async fn recommendations(
         | "aws-popularity-count" | "trending-now" | "aws-trending-now" => {}
         other => return Err(bad_request(format!("recipe: {other:?} does not recommend for users; use user-personalization, als, next-item, popularity-count or trending-now"))),
     }
-    Ok(answer(crate::filtering::answer(engine, &subject, filter.as_ref(), n, |depth| match recipe {
-        // Until the first background training finishes (or for a user with no history) als answers like
-        // user-personalization, which never needs training.
-        "als" | "streamrec-als" => state
-            .als
-            .recommend(engine, &user, depth)
-            .unwrap_or_else(|| recommend::for_user(engine, &user, &UserQuery::new(depth))),
-        "popularity-count" | "aws-popularity-count" => recommend::popular(engine, depth, None),
-        "trending-now" | "aws-trending-now" => recommend::trending(engine, depth, 3_600),
-        _ => recommend::for_user(engine, &user, &UserQuery::new(depth)),
+    Ok(answer(crate::filtering::answer(engine, &subject, filter.as_ref(), n, |depth| {
+        recommend::with_context(engine, &context, depth, |depth| match recipe {
+            // Until the first background training finishes (or for a user with no history) als answers like
+            // user-personalization, which never needs training.
+            "als" | "streamrec-als" => state
+                .als
+                .recommend(engine, &user, depth)
+                .unwrap_or_else(|| recommend::for_user(engine, &user, &UserQuery::new(depth))),
+            "popularity-count" | "aws-popularity-count" => recommend::popular(engine, depth, None),
+            "trending-now" | "aws-trending-now" => recommend::trending(engine, depth, 3_600),
+            _ => recommend::for_user(engine, &user, &UserQuery::new(depth)),
+        })
     })))
 }
 

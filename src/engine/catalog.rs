@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use dataflows::{ItemId, Op, UserId};
+use dataflows::{ContextEvent, ItemId, Op, UserId};
 
 use crate::model::ids::{IdSpace, Ids};
 use crate::model::record::{ItemRecord, UserRecord};
@@ -27,6 +27,22 @@ pub struct Catalog {
     pub hidden: Arc<HashSet<ItemId>>,
 }
 
+/// The context values of an interaction's metadata: `FIELD=value` (field upper-cased) for every string
+/// value and every category of a categorical value. Requests name contexts the same way (`DEVICE`: `phone`).
+pub fn context_names(metadata: &[(String, crate::model::record::Value)]) -> Vec<String> {
+    use crate::model::record::Value;
+    let mut out = Vec::new();
+    for (field, value) in metadata {
+        let field = field.to_ascii_uppercase();
+        match value {
+            Value::String(s) if !s.is_empty() => out.push(format!("{field}={s}")),
+            Value::Categories(values) => out.extend(values.iter().map(|v| format!("{field}={v}"))),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The item field that hides an item from every answer while true (PutItems property `hidden`).
 pub const HIDDEN_FIELD: &str = "HIDDEN";
 
@@ -45,14 +61,23 @@ pub fn is_hidden_record(record: &ItemRecord) -> bool {
 }
 
 impl Catalog {
-    /// Applies a logged record to the catalog, returning the dataflow operation it stands for, if any.
-    pub fn replay(&mut self, record: LogRecord) -> Result<Option<Op>, String> {
-        Ok(match record {
+    /// Applies a logged record to the catalog, appending the dataflow operations it stands for to `ops`.
+    pub fn replay(&mut self, record: LogRecord, ops: &mut Vec<Op>) -> Result<(), String> {
+        if let LogRecord::Interaction { event, details } = &record {
+            ops.push(Op::Insert(*event));
+            for name in context_names(details.as_ref().map_or(&[][..], |d| &d.metadata[..])) {
+                if let Some(context) = self.ids.contexts.get(&name) {
+                    ops.push(Op::Context(ContextEvent { user: event.user, item: event.item, context }));
+                }
+            }
+            return Ok(());
+        }
+        let op = match record {
             LogRecord::Intern { space, id, name } => {
                 self.ids.space_mut(space).restore(id, &name)?;
                 None
             }
-            LogRecord::Interaction { event, .. } => Some(Op::Insert(event)),
+            LogRecord::Interaction { .. } => None,
             LogRecord::Item { item, record } => {
                 self.put_item(item, record);
                 None
@@ -79,7 +104,9 @@ impl Catalog {
                     None
                 }
             },
-        })
+        };
+        ops.extend(op);
+        Ok(())
     }
 
     /// Stores an item's latest record, hiding or showing the item by its `HIDDEN` field.

@@ -62,6 +62,12 @@ pub struct ServingIndex {
     /// Window count per dense item id: read for every candidate of every query, so a plain array.
     window_counts: std::sync::RwLock<Vec<AtomicI64>>,
     clock: AtomicI64,
+    /// Live interactions per (item, context value).
+    contexts: DashMap<(ItemId, dataflows::ContextId), i64>,
+    /// Live interactions per context value, over all items.
+    context_totals: DashMap<dataflows::ContextId, i64>,
+    /// Live interactions in all.
+    total_events: AtomicI64,
 }
 
 impl ServingIndex {
@@ -82,6 +88,10 @@ impl ServingIndex {
     /// Applies a change of an item's event count.
     pub fn apply_item_events(&self, key: (ItemId, EventTypeId), count: isize, diff: isize) {
         let count = count as i64;
+        if key.1 == dataflows::ANY_EVENT_TYPE {
+            // Retractions and insertions of a count arrive in either order; their weighted sum is exact.
+            self.total_events.fetch_add(count * diff as i64, std::sync::atomic::Ordering::Relaxed);
+        }
         if diff > 0 {
             self.item_events.insert(key, count);
         } else {
@@ -136,6 +146,33 @@ impl ServingIndex {
         drop(list);
         if empty {
             self.neighbours.remove_if(&item, |_, l| l.is_empty());
+        }
+    }
+
+    /// Applies a change of an item's interaction count in a context value.
+    pub fn apply_context(&self, key: (ItemId, dataflows::ContextId), count: isize, diff: isize) {
+        let count = count as i64;
+        *self.context_totals.entry(key.1).or_default() += count * diff as i64;
+        if diff > 0 {
+            self.contexts.insert(key, count);
+        } else {
+            self.contexts.remove_if(&key, |_, c| *c == count);
+        }
+    }
+
+    /// Live interactions with `item` in context `context`.
+    pub fn context_count(&self, item: ItemId, context: dataflows::ContextId) -> i64 {
+        self.contexts.get(&(item, context)).map(|c| *c).unwrap_or(0)
+    }
+
+    /// The share of all live interactions that happened in `context` (0 when there are none).
+    pub fn context_share(&self, context: dataflows::ContextId) -> f64 {
+        let total = self.total_events.load(std::sync::atomic::Ordering::Relaxed);
+        let in_context = self.context_totals.get(&context).map(|c| *c).unwrap_or(0);
+        if total <= 0 {
+            0.0
+        } else {
+            in_context as f64 / total as f64
         }
     }
 

@@ -324,17 +324,21 @@ fn live_interactions(reader: crate::storage::log::LogReader) -> anyhow::Result<V
                 metadata: details.metadata,
             }));
         }
-        match catalog.replay(record).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))? {
-            Some(dataflows::Op::DeleteUser(user)) => {
-                for i in by_user.remove(&user).unwrap_or_default() {
-                    live[i] = None;
+        let mut ops = Vec::new();
+        catalog.replay(record, &mut ops).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
+        for op in ops {
+            match op {
+                dataflows::Op::DeleteUser(user) => {
+                    for i in by_user.remove(&user).unwrap_or_default() {
+                        live[i] = None;
+                    }
                 }
+                dataflows::Op::Clear => {
+                    live.clear();
+                    by_user.clear();
+                }
+                _ => {}
             }
-            Some(dataflows::Op::Clear) => {
-                live.clear();
-                by_user.clear();
-            }
-            _ => {}
         }
     }
     Ok(live.into_iter().flatten().collect())
@@ -365,6 +369,8 @@ impl WriteEpochs {
             dataflows::Op::Clear => {
                 self.everyone.fetch_max(epoch, Ordering::AcqRel);
             }
+            // Always sent with its interaction's Insert, which records the epoch.
+            dataflows::Op::Context(_) => {}
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
-use dataflows::{Epoch, EventFeed, InputChanges, Interaction, Op};
+use dataflows::{ContextEvent, Epoch, EventFeed, InputChanges, Interaction, Op};
 
 use super::catalog::Catalog;
 use super::workers::{WorkerMsg, Workers};
@@ -85,9 +85,11 @@ impl Sequencer {
         for entry in reader {
             let (lsn, payload) = entry.context("reading the event log")?;
             let record = LogRecord::decode(&payload).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
-            let op =
-                self.catalog.write().unwrap().replay(record).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
-            ops.extend(op);
+            self.catalog
+                .write()
+                .unwrap()
+                .replay(record, &mut ops)
+                .map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
             count += 1;
             if ops.len() >= epoch_records.max(1) {
                 self.send_epoch(&ops);
@@ -226,6 +228,7 @@ impl Sequencer {
         let mut cowindow = split(changes.cowindow, n);
         let mut transitions = split(changes.transitions, n);
         let mut typed_recent = split(changes.typed_recent, n);
+        let mut contexts = split(changes.contexts, n);
         for (w, sender) in self.workers.senders.iter().enumerate() {
             let changes = InputChanges {
                 events: std::mem::take(&mut events[w]),
@@ -233,6 +236,7 @@ impl Sequencer {
                 cowindow: std::mem::take(&mut cowindow[w]),
                 transitions: std::mem::take(&mut transitions[w]),
                 typed_recent: std::mem::take(&mut typed_recent[w]),
+                contexts: std::mem::take(&mut contexts[w]),
             };
             // A send fails only when the workers are gone (shutting down); nothing to do then.
             let _ = sender.send(WorkerMsg::Epoch { epoch: self.epoch, changes });
@@ -268,8 +272,13 @@ fn to_log_records(catalog: &mut Catalog, submission: &Submission, log: &mut Vec<
                 metadata: i.metadata.iter().filter(|(_, v)| !v.is_null()).cloned().collect(),
             };
             let details = (!details.is_empty()).then(|| Box::new(details));
+            let contexts: Vec<u32> = crate::engine::catalog::context_names(&i.metadata)
+                .iter()
+                .map(|name| catalog.intern(IdSpace::Context, name, log))
+                .collect();
             log.push(LogRecord::Interaction { event, details });
             ops.push(Op::Insert(event));
+            ops.extend(contexts.into_iter().map(|context| Op::Context(ContextEvent { user, item, context })));
         }
         Submission::Item(record) => {
             let item = catalog.intern(IdSpace::Item, &record.item_id, log);
@@ -295,8 +304,7 @@ fn to_log_records(catalog: &mut Catalog, submission: &Submission, log: &mut Vec<
         }
         Submission::Clear(dataset) => {
             log.push(LogRecord::Clear { dataset: *dataset });
-            let op = catalog.replay(LogRecord::Clear { dataset: *dataset }).unwrap_or(None);
-            ops.extend(op);
+            let _ = catalog.replay(LogRecord::Clear { dataset: *dataset }, ops);
         }
     }
 }

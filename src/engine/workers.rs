@@ -164,6 +164,8 @@ fn run_worker(
         out.transitions.inspect(move |((t, c), _, d)| s.apply_transition(*t, *c, *d)).probe_with(&probe);
         let s = sink.clone();
         out.typed_recent.inspect(move |((u, e), _, d)| s.apply_typed_recent(*u, *e, *d)).probe_with(&probe);
+        let s = sink.clone();
+        out.context_counts.inspect(move |((k, c), _, d)| s.apply_context(*k, *c, *d)).probe_with(&probe);
         out.cooccurrence.probe_with(&probe);
     });
     let mut open = true;

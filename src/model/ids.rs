@@ -18,6 +18,8 @@ pub enum IdSpace {
     Item,
     /// `EVENT_TYPE` values (the empty name stands for "no event type").
     EventType,
+    /// Context values of interactions, `FIELD=value` (last, so older logs still decode).
+    Context,
 }
 
 /// A bidirectional map between names and dense ids `0..len`.
@@ -83,6 +85,8 @@ pub struct Ids {
     pub items: Interner,
     /// Event types.
     pub event_types: Interner,
+    /// Context values (`DEVICE=phone`).
+    pub contexts: Interner,
 }
 
 impl Ids {
@@ -92,6 +96,7 @@ impl Ids {
             IdSpace::User => &mut self.users,
             IdSpace::Item => &mut self.items,
             IdSpace::EventType => &mut self.event_types,
+            IdSpace::Context => &mut self.contexts,
         }
     }
 }

@@ -623,18 +623,19 @@ fn solution_metrics(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aws
 
 fn stop_solution_version(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsError> {
     let arn = f.arn("solutionVersionArn", Kind::SolutionVersion)?;
-    let version = service.store.expect(arn, Kind::SolutionVersion)?;
-    if version.status() != status::CREATE_PENDING && version.status() != status::CREATE_IN_PROGRESS {
-        return Err(AwsError::in_use(format!(
-            "solution version {arn} is {}; only a version being created can be stopped",
-            version.status()
-        )));
-    }
-    service.stop_flag(arn).store(true, std::sync::atomic::Ordering::SeqCst);
+    service.store.expect(arn, Kind::SolutionVersion)?;
+    // Checked and changed in one transaction, so a version that finishes meanwhile is never marked stopping.
     service.store.update(arn, |r| {
+        if r.status() != status::CREATE_PENDING && r.status() != status::CREATE_IN_PROGRESS {
+            return Err(AwsError::in_use(format!(
+                "solution version {arn} is {}; only a version being created can be stopped",
+                r.status()
+            )));
+        }
         set_status(r, status::CREATE_STOPPING);
         Ok(())
     })?;
+    service.stop_flag(arn).store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(json!({}))
 }
 
@@ -690,7 +691,15 @@ fn update_campaign(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
     let tps = f.integer("minProvisionedTPS", 1, i64::MAX)?;
     let config = campaign_config(f)?;
     let campaign = service.store.expect(arn, Kind::Campaign)?;
-    require_active(&campaign)?;
+    if campaign.status() != status::ACTIVE && campaign.status() != status::CREATE_FAILED {
+        return Err(AwsError::in_use(format!(
+            "campaign {arn} is {}; it must be ACTIVE or CREATE FAILED",
+            campaign.status()
+        )));
+    }
+    if super::service::has_pending_update(&campaign) {
+        return Err(AwsError::in_use(format!("campaign {arn} is already being updated")));
+    }
     let version_arn = version_arn.unwrap_or(campaign.text("solutionVersionArn").unwrap_or_default()).to_string();
     let version = service.store.expect(&version_arn, Kind::SolutionVersion)?;
     require_active(&version)?;
@@ -703,13 +712,18 @@ fn update_campaign(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
         let mut update = json!({
             "solutionVersionArn": version_arn,
             "minProvisionedTPS": tps.map(Value::from).unwrap_or_else(|| r.doc["minProvisionedTPS"].clone()),
+            "status": status::CREATE_PENDING,
             "creationDateTime": now_seconds(),
+            "lastUpdatedDateTime": now_seconds(),
         });
-        if let Some(config) = &config {
-            update["campaignConfig"] = config.clone();
+        if let Some(config) = config.clone().or_else(|| r.doc.get("campaignConfig").cloned()) {
+            update["campaignConfig"] = config;
         }
         r.doc.insert("latestCampaignUpdate".into(), update);
-        set_status(r, status::UPDATE_PENDING);
+        // A failed campaign has nothing to keep serving: it goes through creation again.
+        if r.status() == status::CREATE_FAILED {
+            set_status(r, status::CREATE_PENDING);
+        }
         Ok(())
     })?;
     service.start(arn.to_string());

@@ -91,10 +91,6 @@ pub mod status {
     pub const CREATE_STOPPING: &str = "CREATE STOPPING";
     /// Training stopped on request.
     pub const CREATE_STOPPED: &str = "CREATE STOPPED";
-    /// An update was accepted.
-    pub const UPDATE_PENDING: &str = "UPDATE PENDING";
-    /// An update is running.
-    pub const UPDATE_IN_PROGRESS: &str = "UPDATE IN_PROGRESS";
 }
 
 /// One stored resource.

@@ -49,7 +49,8 @@ fn campaign(service: &Personalize, f: &Fields) -> Result<Served, AwsError> {
     }
     let arn = f.required("campaignArn")?;
     let campaign = control::resolve(service, "campaignArn", arn, Kind::Campaign)?;
-    if !campaign.status().starts_with(status::ACTIVE) && !campaign.status().starts_with("UPDATE") {
+    // During an update the campaign stays ACTIVE and serves its previous version.
+    if campaign.status() != status::ACTIVE {
         return Err(AwsError::in_use(format!("campaign {arn} is {}", campaign.status())));
     }
     Served::of_campaign(service, &campaign)
@@ -92,6 +93,7 @@ async fn answer(service: Arc<Personalize>, body: &[u8], ranking: bool) -> Result
         user_id,
         item_id: if ranking { None } else { id(&f, "itemId")? },
         input_list,
+        context: f.string_map("context", 150)?,
     };
     let request = Request::parse(&f)?;
     let prepared = Prepared::load(&service, f.optional("filterArn")?, &served)?;

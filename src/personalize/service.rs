@@ -96,7 +96,7 @@ impl Personalize {
                 }
                 _ => {}
             }
-            if is_unfinished(resource.status()) {
+            if is_unfinished(resource.status()) || has_pending_update(&resource) {
                 unfinished.push(resource);
             }
         }
@@ -112,7 +112,10 @@ impl Personalize {
         let incremental_import = resource.kind == Kind::DatasetImportJob
             && resource.text("importMode").unwrap_or("FULL") == "INCREMENTAL"
             && resource.status() == status::CREATE_IN_PROGRESS;
-        if incremental_import {
+        if resource.status() == status::CREATE_STOPPING {
+            // The stop was requested before the crash: honour it rather than train again.
+            let _ = self.finish(&resource.arn, Err("stopped".into()));
+        } else if incremental_import {
             // Re-running it would add its rows twice; what it imported before the restart is kept.
             let _ = self.finish(
                 &resource.arn,
@@ -210,7 +213,7 @@ impl Personalize {
         doc.insert("creationDateTime".into(), json!(now));
         doc.insert("lastUpdatedDateTime".into(), json!(now));
         if kind.has_status() {
-            doc.insert("status".into(), json!(status::CREATE_PENDING));
+            doc.insert("status".into(), json!(initial_status(kind)));
         }
         doc
     }
@@ -230,10 +233,11 @@ impl Personalize {
     pub fn start(self: &Arc<Self>, arn: String) {
         let service = self.clone();
         let spawned = std::thread::Builder::new().name("personalize-work".into()).spawn(move || {
-            let updating = service.store.get(&arn).ok().flatten().is_some_and(|r| r.status().starts_with("UPDATE"));
-            let running = if updating { status::UPDATE_IN_PROGRESS } else { status::CREATE_IN_PROGRESS };
             let resource = match service.store.update(&arn, |r| {
-                set_status(r, running);
+                // A stop requested before the work began ends it before it begins.
+                if r.status() != status::CREATE_STOPPING {
+                    set_phase(r, Phase::Running);
+                }
                 Ok(())
             }) {
                 Ok(Some(r)) => r,
@@ -243,11 +247,14 @@ impl Personalize {
                     return;
                 }
             };
-            let outcome =
+            let outcome = if resource.status() == status::CREATE_STOPPING {
+                Err("stopped".into())
+            } else {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::work::perform(&service, &resource)))
-                    .unwrap_or_else(|_| {
-                        Err("streamrec failed while doing this work (a bug: see the server log)".into())
-                    });
+                    .unwrap_or_else(
+                        |_| Err("streamrec failed while doing this work (a bug: see the server log)".into()),
+                    )
+            };
             if let Err(e) = service.finish(&arn, outcome) {
                 tracing::error!(%arn, "cannot record the outcome: {e}");
             }
@@ -257,26 +264,27 @@ impl Personalize {
         }
     }
 
-    /// Records the outcome of a resource's work: its fields merged and `ACTIVE`, `CREATE STOPPED` after a
-    /// stop request, or `CREATE FAILED` with the reason.
+    /// Records the outcome of a resource's work: its fields merged and done (`ACTIVE`, `COMPLETED` for a
+    /// data deletion job), `CREATE STOPPED` after a stop request, or failed with the reason. A campaign
+    /// update reports in `latestCampaignUpdate`, and the campaign keeps serving its previous version if the
+    /// update fails.
     pub fn finish(&self, arn: &str, outcome: Result<Outcome, String>) -> Result<(), AwsError> {
-        let stopped =
-            self.stops.lock().unwrap().remove(arn).is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+        self.stops.lock().unwrap().remove(arn);
         self.store.update(arn, |r| {
+            if r.status() == status::CREATE_STOPPING {
+                set_phase(r, Phase::Stopped);
+                return Ok(());
+            }
             match outcome {
-                _ if stopped => set_status(r, status::CREATE_STOPPED),
                 Ok(outcome) => {
                     r.doc.extend(outcome.doc);
                     r.private.extend(outcome.private);
                     r.doc.remove("failureReason");
-                    set_status(r, status::ACTIVE);
+                    set_phase(r, Phase::Done);
                 }
                 Err(reason) => {
                     tracing::warn!(arn = %r.arn, %reason, "work failed");
-                    let failed =
-                        if r.status() == status::UPDATE_IN_PROGRESS { "UPDATE FAILED" } else { status::CREATE_FAILED };
-                    r.doc.insert("failureReason".into(), json!(reason));
-                    set_status(r, failed);
+                    set_phase(r, Phase::Failed(reason));
                 }
             }
             Ok(())
@@ -294,21 +302,85 @@ pub struct Outcome {
     pub private: Map<String, Value>,
 }
 
-/// Sets a resource's status and its `lastUpdatedDateTime`, and mirrors the status into a campaign's
-/// `latestCampaignUpdate`.
+/// Sets a resource's status and its `lastUpdatedDateTime`.
 pub fn set_status(r: &mut Resource, new: &str) {
     r.doc.insert("status".into(), json!(new));
     r.doc.insert("lastUpdatedDateTime".into(), json!(now_seconds()));
-    if let Some(Value::Object(update)) = r.doc.get_mut("latestCampaignUpdate") {
-        update.insert("status".into(), json!(new));
-        update.insert("lastUpdatedDateTime".into(), json!(now_seconds()));
+}
+
+/// Where a resource's work stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    /// Accepted.
+    Pending,
+    /// Running.
+    Running,
+    /// Finished.
+    Done,
+    /// Failed, with the reason.
+    Failed(String),
+    /// Stopped on request.
+    Stopped,
+}
+
+/// The status names a kind of resource uses: data deletion jobs report `PENDING`, `IN_PROGRESS`,
+/// `COMPLETED`, `FAILED`; everything else `CREATE PENDING`, `CREATE IN_PROGRESS`, `ACTIVE`, `CREATE FAILED`.
+fn status_name(kind: Kind, phase: &Phase) -> &'static str {
+    match (kind, phase) {
+        (Kind::DataDeletionJob, Phase::Pending) => "PENDING",
+        (Kind::DataDeletionJob, Phase::Running) => "IN_PROGRESS",
+        (Kind::DataDeletionJob, Phase::Done) => "COMPLETED",
+        (Kind::DataDeletionJob, Phase::Failed(_)) => "FAILED",
+        (_, Phase::Pending) => status::CREATE_PENDING,
+        (_, Phase::Running) => status::CREATE_IN_PROGRESS,
+        (_, Phase::Done) => status::ACTIVE,
+        (_, Phase::Failed(_)) => status::CREATE_FAILED,
+        (_, Phase::Stopped) => status::CREATE_STOPPED,
     }
+}
+
+/// The status a new resource of `kind` starts in.
+pub fn initial_status(kind: Kind) -> &'static str {
+    status_name(kind, &Phase::Pending)
+}
+
+/// Whether a campaign has an update that is not finished (its work reports there, not in `status`).
+pub fn has_pending_update(r: &Resource) -> bool {
+    r.kind == Kind::Campaign
+        && r.doc
+            .get("latestCampaignUpdate")
+            .and_then(|u| u.get("status"))
+            .and_then(Value::as_str)
+            .is_some_and(is_unfinished)
+}
+
+/// Moves a resource's work to `phase`: in `latestCampaignUpdate` for a campaign update (the campaign stays
+/// ACTIVE on its previous version until the update is done), in `status` otherwise.
+pub fn set_phase(r: &mut Resource, phase: Phase) {
+    let name = status_name(r.kind, &phase);
+    if has_pending_update(r) {
+        if let Some(Value::Object(update)) = r.doc.get_mut("latestCampaignUpdate") {
+            update.insert("status".into(), json!(name));
+            update.insert("lastUpdatedDateTime".into(), json!(now_seconds()));
+            if let Phase::Failed(reason) = &phase {
+                update.insert("failureReason".into(), json!(reason));
+            }
+        }
+        if phase == Phase::Done || r.status() != status::ACTIVE && matches!(phase, Phase::Failed(_)) {
+            set_status(r, name);
+        }
+        return;
+    }
+    if let Phase::Failed(reason) = &phase {
+        r.doc.insert("failureReason".into(), json!(reason));
+    }
+    set_status(r, name);
 }
 
 /// Whether a status means work is still to be done.
 pub fn is_unfinished(s: &str) -> bool {
     matches!(
         s,
-        status::CREATE_PENDING | status::CREATE_IN_PROGRESS | status::UPDATE_PENDING | status::UPDATE_IN_PROGRESS
-    ) || s == status::CREATE_STOPPING
+        status::CREATE_PENDING | status::CREATE_IN_PROGRESS | status::CREATE_STOPPING | "PENDING" | "IN_PROGRESS"
+    )
 }

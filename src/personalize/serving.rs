@@ -44,6 +44,8 @@ pub struct Ask {
     pub input_list: Option<Vec<String>>,
     /// How many items.
     pub num_results: usize,
+    /// The request's context (`DEVICE` → `phone`): answers are conditioned on it.
+    pub context: Vec<(String, String)>,
 }
 
 impl Served {
@@ -98,8 +100,30 @@ impl Served {
         }
     }
 
-    /// Answers a question (after the caller waited for [`Served::freshness`]).
+    /// Answers a question (after the caller waited for [`Served::freshness`]), conditioned on its context
+    /// when it has one ([`recommend::in_context`] reorders a deeper candidate list).
     pub fn answer(&self, ask: &Ask) -> Result<Vec<Recommended>, AwsError> {
+        if ask.context.is_empty() {
+            return self.answer_recipe(ask);
+        }
+        if ask.input_list.is_some() {
+            return Ok(recommend::in_context(&self.engine, self.answer_recipe(ask)?, &ask.context));
+        }
+        let mut failure = None;
+        let items = recommend::with_context(&self.engine, &ask.context, ask.num_results, |depth| {
+            self.answer_recipe(&Ask { num_results: depth, ..ask.clone() }).unwrap_or_else(|e| {
+                failure = Some(e);
+                Vec::new()
+            })
+        });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(items),
+        }
+    }
+
+    /// The recipe's own answer.
+    fn answer_recipe(&self, ask: &Ask) -> Result<Vec<Recommended>, AwsError> {
         use recipes::RecipeKind::*;
         let engine = &self.engine;
         let n = ask.num_results;

@@ -198,7 +198,7 @@ fn train(service: &Arc<Personalize>, version: &Resource) -> Result<Outcome, Stri
             .unwrap_or(if hpo { DEFAULT_HPO_TRIALS } else { 1 });
         let objective = hpo_config
             .and_then(|h| h["hpoObjective"]["metricName"].as_str())
-            .or_else(|| config.and_then(|c| c["autoMLConfig"]["metricName"].as_str()))
+            .or_else(|| config.and_then(|c| c.get("autoMLConfig")?.get("metricName")?.as_str()))
             .unwrap_or("normalized_discounted_cumulative_gain_at_10");
         let tuned = crate::evaluate::tune::optimise(&candidates, &given, &data, trials, objective, &stop)
             .map_err(|e| format!("hyperparameter optimisation: {e:#}"))?;
@@ -259,7 +259,9 @@ pub fn als_model(service: &Personalize, version_arn: &str, values: &HyperValues,
 fn prepare_campaign(service: &Personalize, campaign: &Resource) -> Result<Outcome, String> {
     let mut outcome = Outcome::default();
     // An update takes effect here: the pending solution version and config become the campaign's.
-    if let Some(Value::Object(update)) = campaign.doc.get("latestCampaignUpdate") {
+    if let (true, Some(Value::Object(update))) =
+        (super::service::has_pending_update(campaign), campaign.doc.get("latestCampaignUpdate"))
+    {
         for field in ["solutionVersionArn", "minProvisionedTPS", "campaignConfig"] {
             if let Some(v) = update.get(field) {
                 outcome.doc.insert(field.into(), v.clone());
@@ -303,7 +305,17 @@ fn batch_ask(line: &str, num_results: usize) -> Result<(Value, Ask), String> {
         ),
         Some(other) => Err(format!("itemList: expected a list of item ids, got {other}"))?,
     };
-    let ask = Ask { user_id: text("userId")?, item_id: text("itemId")?, input_list, num_results };
+    let context = match object.get("context") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                v.as_str().map(|v| (k.clone(), v.to_string())).ok_or_else(|| format!("context.{k}: expected a string"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(format!("context: expected an object, got {other}")),
+    };
+    let ask = Ask { user_id: text("userId")?, item_id: text("itemId")?, input_list, num_results, context };
     if ask.user_id.is_none() && ask.item_id.is_none() {
         return Err("userId or itemId: one is required".into());
     }
