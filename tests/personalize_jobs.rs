@@ -4,8 +4,7 @@
 //! signature), `http://` and `file://` locations; HPO and AutoML tune and report; training stops on
 //! request; UpdateCampaign deploys another version; data deletion forgets a user; lists page; and the
 //! error paths (bad tokens, names in use, bad filter expressions, unknown operations, PutItems checks)
-//! answer with the exceptions the SDKs expect. The `#[ignore]`d tests state Personalize's behaviour where
-//! streamrec does not match it yet; each names the bug (`cargo test --test personalize_jobs -- --ignored`).
+//! answer with the exceptions the SDKs expect.
 
 mod common;
 
@@ -928,7 +927,6 @@ async fn export_jobs_write_the_live_interactions_and_items() {
 /// Personalize's `ingestionMode`: BULK exports only what import jobs brought, PUT only what PutEvents,
 /// PutItems and PutUsers did (the default), ALL both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: src/personalize/work.rs::export ignores ingestionMode (BULK and PUT export everything)"]
 async fn export_ingestion_modes_separate_bulk_and_put_data() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
@@ -975,8 +973,7 @@ async fn a_data_deletion_job_forgets_the_user() {
         .await
         .unwrap();
     let job = job.data_deletion_job_arn().unwrap();
-    // streamrec ends data deletion jobs ACTIVE where Personalize says COMPLETED (see the ignored test below).
-    let (_, doc) = c.wait("DescribeDataDeletionJob", "dataDeletionJobArn", job, &["ACTIVE", "COMPLETED"]).await;
+    let (_, doc) = c.wait("DescribeDataDeletionJob", "dataDeletionJobArn", job, &["COMPLETED"]).await;
     let described = c.control.describe_data_deletion_job().data_deletion_job_arn(job).send().await.unwrap();
     assert_eq!(described.data_deletion_job().unwrap().num_deleted(), Some(1), "{doc}");
 

@@ -25,6 +25,10 @@ pub struct Catalog {
     /// Items never to recommend: deleted ones, and those whose record has `HIDDEN` set to true. Shared
     /// copy-on-write, so a query takes a snapshot without holding the catalog lock.
     pub hidden: Arc<HashSet<ItemId>>,
+    /// Whether the records being logged or replayed now come from a bulk import.
+    pub bulk: bool,
+    /// Items and users whose latest record came from a bulk import.
+    pub bulk_records: HashSet<(DatasetType, u32)>,
 }
 
 /// The context values of an interaction's metadata: `FIELD=value` (field upper-cased) for every string
@@ -82,12 +86,16 @@ impl Catalog {
                 self.put_item(item, record);
                 None
             }
+            LogRecord::Source { bulk } => {
+                self.bulk = bulk;
+                None
+            }
             LogRecord::DeleteItem { item } => {
                 self.delete_item(item);
                 None
             }
             LogRecord::User { user, record } => {
-                self.users.insert(user, record);
+                self.put_user(user, record);
                 None
             }
             LogRecord::DeleteUser { user } => Some(Op::DeleteUser(user)),
@@ -109,8 +117,28 @@ impl Catalog {
         Ok(())
     }
 
+    /// Stores a user's latest record.
+    pub fn put_user(&mut self, user: UserId, record: UserRecord) {
+        self.mark_source(DatasetType::Users, user);
+        self.users.insert(user, record);
+    }
+
+    fn mark_source(&mut self, dataset: DatasetType, id: u32) {
+        if self.bulk {
+            self.bulk_records.insert((dataset, id));
+        } else {
+            self.bulk_records.remove(&(dataset, id));
+        }
+    }
+
+    /// Whether an item's or user's latest record came from a bulk import.
+    pub fn is_bulk(&self, dataset: DatasetType, id: u32) -> bool {
+        self.bulk_records.contains(&(dataset, id))
+    }
+
     /// Stores an item's latest record, hiding or showing the item by its `HIDDEN` field.
     pub fn put_item(&mut self, item: ItemId, record: ItemRecord) {
+        self.mark_source(DatasetType::Items, item);
         let hide = is_hidden_record(&record);
         if hide != self.hidden.contains(&item) {
             let mut hidden = (*self.hidden).clone();

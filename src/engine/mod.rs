@@ -85,6 +85,9 @@ pub enum Submission {
     DeleteUser(String),
     /// Delete an item (external id): its record goes and it is never recommended again.
     DeleteItem(String),
+    /// Marks the submission it starts as a bulk import (see [`crate::storage::records::LogRecord::Source`]);
+    /// submissions without it come from the live API.
+    Bulk,
     /// Replace a dataset: delete everything in it so far (a FULL import starts with this).
     Clear(DatasetType),
 }
@@ -266,6 +269,11 @@ impl Engine {
     /// Every live interaction acknowledged so far (deletions and clears applied), read from the log while
     /// ingest goes on: the training data of a solution version and the rows of a dataset export.
     pub fn interactions(&self) -> anyhow::Result<Vec<Interaction>> {
+        Ok(self.interactions_by_source()?.into_iter().map(|(i, _)| i).collect())
+    }
+
+    /// [`Engine::interactions`], each with whether it came from a bulk import (true) or the live API.
+    pub fn interactions_by_source(&self) -> anyhow::Result<Vec<(Interaction, bool)>> {
         let (tx, rx) = std::sync::mpsc::channel();
         self.commands.send(sequencer::Command::ReadLog(tx)).map_err(|_| anyhow::anyhow!("the engine is shut down"))?;
         let reader = rx.recv().map_err(|_| anyhow::anyhow!("the engine stopped"))?.context("reading the event log")?;
@@ -293,13 +301,14 @@ pub fn export_interactions(data_dir: &Path) -> anyhow::Result<Vec<Interaction>> 
     let _lock = lock_data_dir(data_dir)?;
     let (log, _) = EventLog::open(&data_dir.join("log"), LogOptions::default())
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
-    live_interactions(log.read_from(0)?)
+    Ok(live_interactions(log.read_from(0)?)?.into_iter().map(|(i, _)| i).collect())
 }
 
-/// The interactions a log holds once its deletions and clears are applied, in log order.
-fn live_interactions(reader: crate::storage::log::LogReader) -> anyhow::Result<Vec<Interaction>> {
+/// The interactions a log holds once its deletions and clears are applied, in log order, each with whether
+/// it came from a bulk import.
+fn live_interactions(reader: crate::storage::log::LogReader) -> anyhow::Result<Vec<(Interaction, bool)>> {
     let mut catalog = Catalog::default();
-    let mut live: Vec<Option<Interaction>> = Vec::new();
+    let mut live: Vec<Option<(Interaction, bool)>> = Vec::new();
     let mut by_user: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
     for entry in reader {
         let (lsn, payload) = entry?;
@@ -308,21 +317,24 @@ fn live_interactions(reader: crate::storage::log::LogReader) -> anyhow::Result<V
         if let crate::storage::records::LogRecord::Interaction { event, details } = &record {
             let details = details.as_deref().cloned().unwrap_or_default();
             by_user.entry(event.user).or_default().push(live.len());
-            live.push(Some(Interaction {
-                user_id: catalog.ids.users.name(event.user).unwrap_or_default().to_string(),
-                item_id: catalog.item_name(event.item).to_string(),
-                timestamp: event.timestamp,
-                event_type: catalog
-                    .ids
-                    .event_types
-                    .name(event.event_type as u32)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string),
-                event_value: details.event_value,
-                impression: details.impression,
-                recommendation_id: details.recommendation_id,
-                metadata: details.metadata,
-            }));
+            live.push(Some((
+                Interaction {
+                    user_id: catalog.ids.users.name(event.user).unwrap_or_default().to_string(),
+                    item_id: catalog.item_name(event.item).to_string(),
+                    timestamp: event.timestamp,
+                    event_type: catalog
+                        .ids
+                        .event_types
+                        .name(event.event_type as u32)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string),
+                    event_value: details.event_value,
+                    impression: details.impression,
+                    recommendation_id: details.recommendation_id,
+                    metadata: details.metadata,
+                },
+                catalog.bulk,
+            )));
         }
         let mut ops = Vec::new();
         catalog.replay(record, &mut ops).map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;

@@ -179,6 +179,11 @@ impl Sequencer {
         {
             let mut catalog = self.catalog.write().unwrap();
             for (batch, _) in &group {
+                let bulk = matches!(batch.first(), Some(Submission::Bulk));
+                if catalog.bulk != bulk {
+                    catalog.bulk = bulk;
+                    records.push(LogRecord::Source { bulk });
+                }
                 for submission in batch {
                     to_log_records(&mut catalog, submission, &mut records, &mut ops);
                 }
@@ -287,9 +292,10 @@ fn to_log_records(catalog: &mut Catalog, submission: &Submission, log: &mut Vec<
         }
         Submission::User(record) => {
             let user = catalog.intern(IdSpace::User, &record.user_id, log);
-            catalog.users.insert(user, record.clone());
+            catalog.put_user(user, record.clone());
             log.push(LogRecord::User { user, record: record.clone() });
         }
+        Submission::Bulk => {}
         Submission::DeleteItem(name) => {
             if let Some(item) = catalog.item(name) {
                 catalog.delete_item(item);

@@ -33,7 +33,12 @@ pub fn import_into(
         engine.submit_blocking(vec![Submission::Clear(dataset)])?;
     }
     const BATCH: usize = 20_000;
-    let mut batch = Vec::with_capacity(BATCH);
+    let fresh = || {
+        let mut batch = Vec::with_capacity(BATCH + 1);
+        batch.push(Submission::Bulk);
+        batch
+    };
+    let mut batch = fresh();
     let mut in_flight = std::collections::VecDeque::new();
     let wait = |rx: tokio::sync::oneshot::Receiver<Result<u64, String>>| -> std::io::Result<()> {
         match rx.blocking_recv() {
@@ -44,8 +49,8 @@ pub fn import_into(
     };
     let report = csv::import_csv(path, schema, dataset, opts, &mut |record| {
         batch.push(submission(record));
-        if batch.len() >= BATCH {
-            in_flight.push_back(engine.submit(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))));
+        if batch.len() > BATCH {
+            in_flight.push_back(engine.submit(std::mem::replace(&mut batch, fresh())));
             if in_flight.len() > 4 {
                 wait(in_flight.pop_front().expect("non-empty"))?;
             }
@@ -53,7 +58,7 @@ pub fn import_into(
         Ok(())
     })
     .with_context(|| format!("importing {}", path.display()))?;
-    if !batch.is_empty() {
+    if batch.len() > 1 {
         in_flight.push_back(engine.submit(batch));
     }
     for rx in in_flight {

@@ -78,6 +78,13 @@ fn import(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
 
 fn export(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
     let (engine, ty, schema) = dataset_parts(service, job.text("datasetArn").unwrap_or_default())?;
+    // Personalize's ingestionMode: BULK is what import jobs brought, PUT what the live API did (the default).
+    let mode = job.text("ingestionMode").unwrap_or("PUT");
+    let wanted = |bulk: bool| match mode {
+        "BULK" => bulk,
+        "PUT" => !bulk,
+        _ => true,
+    };
     let names: Vec<String> = schema.fields.iter().map(|f| f.name.clone()).collect();
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(&names).map_err(|e| e.to_string())?;
@@ -88,7 +95,8 @@ fn export(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
     };
     match ty {
         DatasetType::Interactions => {
-            for i in engine.interactions().map_err(|e| format!("{e:#}"))? {
+            let all = engine.interactions_by_source().map_err(|e| format!("{e:#}"))?;
+            for i in all.into_iter().filter(|(_, bulk)| wanted(*bulk)).map(|(i, _)| i) {
                 let row = names
                     .iter()
                     .map(|name| match name.as_str() {
@@ -107,7 +115,12 @@ fn export(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
         }
         DatasetType::Items => {
             let catalog = engine.catalog();
-            let mut items: Vec<_> = catalog.items.values().collect();
+            let mut items: Vec<_> = catalog
+                .items
+                .iter()
+                .filter(|(id, _)| wanted(catalog.is_bulk(DatasetType::Items, **id)))
+                .map(|(_, r)| r)
+                .collect();
             items.sort_by(|a, b| a.item_id.cmp(&b.item_id));
             for item in items {
                 let row = names
@@ -123,7 +136,12 @@ fn export(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
         }
         DatasetType::Users => {
             let catalog = engine.catalog();
-            let mut users: Vec<_> = catalog.users.values().collect();
+            let mut users: Vec<_> = catalog
+                .users
+                .iter()
+                .filter(|(id, _)| wanted(catalog.is_bulk(DatasetType::Users, **id)))
+                .map(|(_, r)| r)
+                .collect();
             users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
             for user in users {
                 let row = names

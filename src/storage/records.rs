@@ -78,6 +78,12 @@ pub enum LogRecord {
         /// Dense item id.
         item: u32,
     },
+    /// Where the records that follow came from, until the next marker: an import job (bulk) or the live
+    /// API. Exports choose by it (Personalize's `ingestionMode`).
+    Source {
+        /// Whether they came from a bulk import.
+        bulk: bool,
+    },
 }
 
 impl LogRecord {
