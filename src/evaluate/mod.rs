@@ -127,13 +127,7 @@ pub fn model(
     match recipe {
         RecipeName::BaselinePop => return Ok(Box::new(PopularityBaseline::default())),
         RecipeName::Als => {
-            let params = crate::recipes::als::AlsParams {
-                factors: values.number("factors") as usize,
-                regularization: values.number("regularization") as f32,
-                alpha: values.number("alpha") as f32,
-                iterations: values.number("iterations") as usize,
-                ..Default::default()
-            };
+            let params = crate::recipes::als::AlsParams::from_recipe(values);
             return Ok(Box::new(AlsEvaluator::new(params, values.number("retrain_every") as usize, data)));
         }
         _ => {}

@@ -251,14 +251,7 @@ fn train(service: &Arc<Personalize>, version: &Resource) -> Result<Outcome, Stri
 }
 
 fn train_als(values: &HyperValues, engine: &Engine) -> Arc<AlsService> {
-    let params = crate::recipes::als::AlsParams {
-        factors: values.number("factors") as usize,
-        regularization: values.number("regularization") as f32,
-        alpha: values.number("alpha") as f32,
-        iterations: values.number("iterations") as usize,
-        ..Default::default()
-    };
-    let service = Arc::new(AlsService::new(params));
+    let service = Arc::new(AlsService::new(crate::recipes::als::AlsParams::from_recipe(values)));
     service.retrain(engine);
     service
 }

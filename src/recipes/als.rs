@@ -84,6 +84,19 @@ pub struct AlsParams {
     pub threads: usize,
 }
 
+impl AlsParams {
+    /// The parameters the als recipe's resolved hyperparameters ask for (the rest at their defaults).
+    pub fn from_recipe(values: &crate::recipes::HyperValues) -> AlsParams {
+        AlsParams {
+            factors: values.number("factors") as usize,
+            regularization: values.number("regularization") as f32,
+            alpha: values.number("alpha") as f32,
+            iterations: values.number("iterations") as usize,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for AlsParams {
     fn default() -> Self {
         AlsParams { factors: 64, regularization: 0.01, alpha: 10.0, iterations: 15, cg_steps: 3, seed: 42, threads: 2 }
