@@ -146,3 +146,46 @@ fn replay_answers_as_of_a_moment() {
     let v: serde_json::Value = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
     assert_eq!(v["itemList"][0]["itemId"], "b");
 }
+
+/// `recommend`, `similar` and `popular` apply a filter (with parameter values) before truncating.
+#[test]
+fn filters_shape_command_line_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("items.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema",
+            "fields": [{"name": "ITEM_ID", "type": "string"}, {"name": "GENRE", "type": "string", "categorical": true}],
+            "version": "1.0"}"#,
+    )
+    .unwrap();
+    let items = dir.path().join("items.csv");
+    std::fs::write(
+        &items,
+        "ITEM_ID,GENRE\na,drama\nb,comedy\nc,drama\nd,comedy\ne,drama\nf,comedy\ng,drama\nh,comedy\n",
+    )
+    .unwrap();
+    streamrec(
+        &["import", "--dataset", "items", "--schema", schema.to_str().unwrap(), items.to_str().unwrap()],
+        dir.path(),
+    );
+    streamrec(&["import", &fixture("interactions.csv")], dir.path());
+    let drama = |i: &String| ["a", "c", "e", "g"].contains(&i.as_str());
+    let filter = "INCLUDE ItemID WHERE Items.GENRE IN ($G)";
+    for command in [vec!["recommend", "--user", "user0"], vec!["similar", "--item", "b"], vec!["popular"]] {
+        let mut args = command.clone();
+        args.extend(["-n", "3", "--json", "--filter", filter, "--filter-value", "G=\"drama\""]);
+        let answer = recommended(&streamrec(&args, dir.path()));
+        assert!(!answer.is_empty(), "{command:?}: empty");
+        assert!(answer.iter().all(drama), "{command:?} under {filter}: {answer:?}");
+    }
+    // A bad expression is refused with its position.
+    let out = Command::new(env!("CARGO_BIN_EXE_streamrec"))
+        .args(["popular", "--filter", "INCLUDE ItemID WHERE Items.GENRE LIKE (\"x\")", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at 33"), "{err}");
+}

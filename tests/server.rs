@@ -212,3 +212,71 @@ async fn read_your_writes_and_clear_errors() {
     assert!(answer["itemList"].as_array().unwrap().iter().all(|i| i["reason"]["kind"] == "popular"));
     server.stop();
 }
+
+/// The native API applies filters (with values) and contexts, and a deleted item vanishes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_answers_follow_filters_context_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let c = client();
+    let base = &server.base;
+    // Items in two genres; phone users like p-items, desktop users d-items; everyone touched s.
+    let catalogue: Vec<Value> = (0..6)
+        .flat_map(|i| {
+            [
+                json!({"itemId": format!("p{i}"), "properties": {"GENRE": "drama"}}),
+                json!({"itemId": format!("d{i}"), "properties": {"GENRE": "comedy"}}),
+            ]
+        })
+        .collect();
+    let resp = c.post(format!("{base}/v1/items")).json(&json!({ "items": catalogue })).send().await.unwrap();
+    assert!(resp.status().is_success());
+    let mut events = Vec::new();
+    for u in 0..20 {
+        let (device, prefix) = if u % 2 == 0 { ("phone", "p") } else { ("desktop", "d") };
+        events.push(
+            json!({"userId": format!("u{u}"), "itemId": "s", "timestamp": 1000 + u, "properties": {"DEVICE": device}}),
+        );
+        for k in 0..3 {
+            events.push(json!({"userId": format!("u{u}"), "itemId": format!("{prefix}{}", (u + k) % 6),
+                               "timestamp": 1001 + u * 10 + k, "eventType": "view", "properties": {"DEVICE": device}}));
+        }
+    }
+    events.push(json!({"userId": "q", "itemId": "s", "timestamp": 5000}));
+    assert!(post_events(&c, base, json!(events)).await.status().is_success());
+
+    let url = |query: &str| format!("{base}/v1/recommendations?userId=q&numResults=4&{query}");
+    let enc =
+        |s: &str| s.replace(' ', "%20").replace('"', "%22").replace('$', "%24").replace('{', "%7B").replace('}', "%7D");
+    let comedy = items(
+        &get(
+            &c,
+            url(&format!(
+                "filter={}&filterValues={}",
+                enc("INCLUDE ItemID WHERE Items.GENRE IN ($G)"),
+                enc(r#"{"G": "\"comedy\""}"#)
+            )),
+        )
+        .await,
+    );
+    assert_eq!(comedy.len(), 4);
+    assert!(comedy.iter().all(|i| i.starts_with('d')), "{comedy:?}");
+    let phone = items(&get(&c, url(&format!("context={}", enc(r#"{"DEVICE": "phone"}"#)))).await);
+    assert!(phone.iter().all(|i| i.starts_with('p')), "phone context: {phone:?}");
+    let desktop = items(&get(&c, url(&format!("context={}", enc(r#"{"DEVICE": "desktop"}"#)))).await);
+    assert!(desktop.iter().all(|i| i.starts_with('d')), "desktop context: {desktop:?}");
+
+    // Deleting the top item removes it from every answer at once.
+    let top = phone[0].clone();
+    let resp = c.delete(format!("{base}/v1/items/{top}")).send().await.unwrap();
+    assert!(resp.status().is_success());
+    for answer in [
+        get(&c, url(&format!("context={}", enc(r#"{"DEVICE": "phone"}"#)))).await,
+        get(&c, format!("{base}/v1/popular?numResults=20")).await,
+        get(&c, format!("{base}/v1/similar-items?itemId=s&numResults=20")).await,
+    ] {
+        assert!(!items(&answer).contains(&top), "deleted {top} in {answer}");
+    }
+    let resp = c.delete(format!("{base}/v1/items/nope")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+}
