@@ -15,10 +15,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_personalize::operation::create_solution::builders::CreateSolutionFluentBuilder;
 use aws_sdk_personalize::types::{
     AutoMlConfig, BatchInferenceJobInput, BatchInferenceJobOutput, DataSource, DatasetExportJobOutput, HpoConfig,
-    HpoObjective, HpoResourceConfig, IngestionMode, S3DataConfig, SolutionConfig,
+    HpoObjective, HpoResourceConfig, IngestionMode, SolutionConfig,
+};
+use common::personalize::{
+    campaign, create_dataset, create_filter, create_group, create_version, histories, import, now_unix, plain_solution,
+    poll, s3_config, solution, tracker, version, Clients, INTERACTIONS_SCHEMA, ROLE, USER_PERSONALIZATION,
 };
 use common::Server;
 use serde_json::{json, Value};
@@ -26,16 +29,9 @@ use streamrec::personalize::sigv4;
 
 const KEY_ID: &str = "AKIDSTREAMRECJOBS";
 const SECRET: &str = "streamrec-jobs-secret";
-const ROLE: &str = "arn:aws:iam::000000000000:role/streamrec";
 /// The fake S3 endpoint's only key.
 const S3_KEY_ID: &str = "AKIDFAKES3";
 const S3_SECRET: &str = "fake-s3-secret";
-const USER_PERSONALIZATION: &str = "arn:aws:personalize:::recipe/aws-user-personalization";
-
-const INTERACTIONS_SCHEMA: &str = r#"{"type": "record", "name": "Interactions",
-  "namespace": "com.amazonaws.personalize.schema", "version": "1.0", "fields": [
-    {"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
-    {"name": "TIMESTAMP", "type": "long"}, {"name": "EVENT_TYPE", "type": "string"}]}"#;
 
 const ITEMS_SCHEMA: &str = r#"{"type": "record", "name": "Items",
   "namespace": "com.amazonaws.personalize.schema", "version": "1.0", "fields": [
@@ -48,7 +44,7 @@ const USERS_SCHEMA: &str = r#"{"type": "record", "name": "Users",
     {"name": "USER_ID", "type": "string"}, {"name": "AGE", "type": ["null", "int"]}]}"#;
 
 // ---------------------------------------------------------------------------------------------------------
-// Server, clients, polling.
+// Server.
 
 /// Starts `streamrec serve` on `data_dir` with signature checks and extra environment variables (the S3
 /// endpoint and its credentials), as `common::Server::start_with` does otherwise.
@@ -59,7 +55,6 @@ fn start(data_dir: &Path, env: &[(&str, String)]) -> Server {
         .arg(data_dir)
         .env_remove("AWS_ENDPOINT_URL_S3")
         .env_remove("AWS_SESSION_TOKEN")
-        .stdout(Stdio::piped())
         // The server's log, when a failure needs it: PERSONALIZE_JOBS_SERVER_LOG=1 cargo test ...
         .stderr(if std::env::var_os("PERSONALIZE_JOBS_SERVER_LOG").is_some() {
             Stdio::inherit()
@@ -69,149 +64,7 @@ fn start(data_dir: &Path, env: &[(&str, String)]) -> Server {
     for (k, v) in env {
         command.env(k, v);
     }
-    let mut child = command.spawn().expect("spawn streamrec serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(120)).expect("server did not start listening");
-    Server { child, base }
-}
-
-struct Clients {
-    base: String,
-    control: aws_sdk_personalize::Client,
-    events: aws_sdk_personalizeevents::Client,
-    runtime: aws_sdk_personalizeruntime::Client,
-}
-
-fn clients(base: &str) -> Clients {
-    let credentials = aws_sdk_personalize::config::Credentials::new(KEY_ID, SECRET, None, None, "test");
-    let http = || aws_smithy_http_client::Builder::new().build_http();
-    let control = aws_sdk_personalize::Config::builder()
-        .endpoint_url(base)
-        .region(aws_sdk_personalize::config::Region::new("us-east-1"))
-        .credentials_provider(credentials.clone())
-        .http_client(http())
-        .build();
-    let events = aws_sdk_personalizeevents::Config::builder()
-        .endpoint_url(base)
-        .region(aws_sdk_personalizeevents::config::Region::new("us-east-1"))
-        .credentials_provider(credentials.clone())
-        .http_client(http())
-        .build();
-    let runtime = aws_sdk_personalizeruntime::Config::builder()
-        .endpoint_url(base)
-        .region(aws_sdk_personalizeruntime::config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .http_client(http())
-        .build();
-    Clients {
-        base: base.to_string(),
-        control: aws_sdk_personalize::Client::from_conf(control),
-        events: aws_sdk_personalizeevents::Client::from_conf(events),
-        runtime: aws_sdk_personalizeruntime::Client::from_conf(runtime),
-    }
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-impl Clients {
-    /// A control-plane call signed by hand: for operations the SDK cannot send and fields it drops.
-    async fn raw(&self, operation: &str, input: Value) -> (u16, Value) {
-        let body = input.to_string();
-        let host = self.base.trim_start_matches("http://");
-        let signed = sigv4::sign_request(&sigv4::Signing {
-            method: "POST",
-            host,
-            path: "/",
-            query: "",
-            body: body.as_bytes(),
-            access_key: KEY_ID,
-            secret_key: SECRET,
-            session_token: None,
-            region: "us-east-1",
-            service: "personalize",
-            now_unix: now_unix(),
-            s3: false,
-        });
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/", self.base))
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("AmazonPersonalize.{operation}"))
-            .body(body);
-        for (k, v) in signed {
-            request = request.header(k, v);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    /// `Describe<Kind>`'s document (the answer's single object).
-    async fn describe(&self, operation: &str, arn_field: &str, arn: &str) -> Value {
-        let (status, answer) = self.raw(operation, json!({ arn_field: arn })).await;
-        assert_eq!(status, 200, "{operation} {arn}: {answer}");
-        answer.as_object().and_then(|o| o.values().next()).cloned().unwrap_or_else(|| panic!("{answer}"))
-    }
-
-    /// Polls `Describe<Kind>` until the status is one of `done`; returns the statuses seen and the last
-    /// document. Fails the test on an unexpected failed status or after two minutes.
-    async fn wait(&self, operation: &str, arn_field: &str, arn: &str, done: &[&str]) -> (Vec<String>, Value) {
-        let started = Instant::now();
-        let mut seen: Vec<String> = Vec::new();
-        loop {
-            let doc = self.describe(operation, arn_field, arn).await;
-            let status = doc["status"].as_str().unwrap_or_default().to_string();
-            if seen.last() != Some(&status) {
-                seen.push(status.clone());
-            }
-            if done.contains(&status.as_str()) {
-                return (seen, doc);
-            }
-            assert!(!status.contains("FAILED"), "{arn} failed: {doc}");
-            assert!(started.elapsed() < Duration::from_secs(120), "{arn} stuck in {seen:?}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    async fn wait_active(&self, operation: &str, arn_field: &str, arn: &str) -> Value {
-        self.wait(operation, arn_field, arn, &["ACTIVE"]).await.1
-    }
-
-    async fn recommend(&self, campaign: &str, user: &str) -> Vec<String> {
-        let answer =
-            self.runtime.get_recommendations().campaign_arn(campaign).user_id(user).num_results(20).send().await;
-        let answer = answer.unwrap_or_else(|e| panic!("GetRecommendations {user}: {:?}", e.into_service_error()));
-        answer.item_list().iter().map(|i| i.item_id().unwrap_or_default().to_string()).collect()
-    }
-
-    async fn put_event(&self, tracking_id: &str, user: &str, item: &str, event_type: &str) {
-        let event = aws_sdk_personalizeevents::types::Event::builder()
-            .event_type(event_type)
-            .item_id(item)
-            .sent_at(aws_sdk_personalizeevents::primitives::DateTime::from_secs(now_unix()))
-            .build()
-            .unwrap();
-        self.events
-            .put_events()
-            .tracking_id(tracking_id)
-            .user_id(user)
-            .session_id("session-1")
-            .event_list(event)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutEvents: {:?}", e.into_service_error()));
-    }
+    Server::spawn(command)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -236,63 +89,11 @@ fn interactions_csv(users: usize, items: usize, per_user: usize) -> String {
     out
 }
 
-/// Each user's items in an interactions CSV.
-fn histories(csv: &str) -> HashMap<String, BTreeSet<String>> {
-    let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for line in csv.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        out.entry(cols[0].to_string()).or_default().insert(cols[1].to_string());
-    }
-    out
-}
-
 struct Group {
     arn: String,
     schema: String,
     dataset: String,
     import: String,
-}
-
-async fn create_group(c: &Clients, name: &str) -> String {
-    let group = c.control.create_dataset_group().name(name).send().await.unwrap();
-    let group = group.dataset_group_arn().unwrap().to_string();
-    c.wait_active("DescribeDatasetGroup", "datasetGroupArn", &group).await;
-    group
-}
-
-/// A dataset of `ty` in `group` with a new schema named `schema_name`.
-async fn create_dataset(c: &Clients, group: &str, schema_name: &str, schema: &str, ty: &str) -> (String, String) {
-    let schema = c.control.create_schema().name(schema_name).schema(schema).send().await.unwrap();
-    let schema = schema.schema_arn().unwrap().to_string();
-    let dataset = c
-        .control
-        .create_dataset()
-        .name(schema_name)
-        .schema_arn(&schema)
-        .dataset_group_arn(group)
-        .dataset_type(ty)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateDataset {ty}: {:?}", e.into_service_error()));
-    let dataset = dataset.dataset_arn().unwrap().to_string();
-    c.wait_active("DescribeDataset", "datasetArn", &dataset).await;
-    (schema, dataset)
-}
-
-/// Runs an import job from `location` to ACTIVE and returns its document (with streamrec's `importReport`).
-async fn import(c: &Clients, dataset: &str, job: &str, location: &str) -> Value {
-    let created = c
-        .control
-        .create_dataset_import_job()
-        .job_name(job)
-        .dataset_arn(dataset)
-        .role_arn(ROLE)
-        .data_source(DataSource::builder().data_location(location).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateDatasetImportJob {location}: {:?}", e.into_service_error()));
-    let arn = created.dataset_import_job_arn().unwrap();
-    c.wait_active("DescribeDatasetImportJob", "datasetImportJobArn", arn).await
 }
 
 /// A dataset group named `name` whose Interactions dataset holds `csv` (written into `dir`).
@@ -307,46 +108,14 @@ async fn group_with_interactions(c: &Clients, dir: &Path, name: &str, csv: &str)
     Group { arn, schema, dataset, import: job["datasetImportJobArn"].as_str().unwrap().to_string() }
 }
 
-/// Sends a CreateSolution and waits for the solution.
-async fn solution(c: &Clients, create: CreateSolutionFluentBuilder) -> String {
-    let created = create.send().await.unwrap_or_else(|e| panic!("CreateSolution: {:?}", e.into_service_error()));
-    let arn = created.solution_arn().unwrap().to_string();
-    c.wait_active("DescribeSolution", "solutionArn", &arn).await;
-    arn
-}
-
-async fn plain_solution(c: &Clients, group: &str, name: &str) -> String {
-    solution(c, c.control.create_solution().name(name).dataset_group_arn(group).recipe_arn(USER_PERSONALIZATION)).await
-}
-
-async fn create_version(c: &Clients, solution: &str) -> String {
-    let version = c.control.create_solution_version().solution_arn(solution).send().await.unwrap();
-    version.solution_version_arn().unwrap().to_string()
-}
-
-/// A new solution version of `solution`, trained (ACTIVE).
-async fn version(c: &Clients, solution: &str) -> String {
-    let version = create_version(c, solution).await;
-    c.wait_active("DescribeSolutionVersion", "solutionVersionArn", &version).await;
-    version
-}
-
-async fn campaign(c: &Clients, name: &str, version: &str) -> String {
-    let campaign = c.control.create_campaign().name(name).solution_version_arn(version).send().await.unwrap();
-    let campaign = campaign.campaign_arn().unwrap().to_string();
-    c.wait_active("DescribeCampaign", "campaignArn", &campaign).await;
-    campaign
-}
-
-async fn tracker(c: &Clients, group: &str) -> (String, String) {
-    let tracker = c.control.create_event_tracker().name("web").dataset_group_arn(group).send().await.unwrap();
-    let arn = tracker.event_tracker_arn().unwrap().to_string();
-    c.wait_active("DescribeEventTracker", "eventTrackerArn", &arn).await;
-    (arn, tracker.tracking_id().unwrap().to_string())
-}
-
-fn s3_config(path: String) -> S3DataConfig {
-    S3DataConfig::builder().path(path).build().unwrap()
+/// A group named `name` with a small imported history (returned) and one live event: PutEvents of a click
+/// on `fresh-item` by `user0`.
+async fn group_with_a_live_event(c: &Clients, dir: &Path, name: &str) -> (Group, String) {
+    let csv = interactions_csv(10, 8, 3);
+    let g = group_with_interactions(c, dir, name, &csv).await;
+    let (_, tracking_id) = tracker(c, &g.arn).await;
+    c.put_event(&tracking_id, "user0", "fresh-item", "click").await;
+    (g, csv)
 }
 
 /// Exports a dataset to a new directory under `dir` and returns the CSV's header and rows.
@@ -403,7 +172,7 @@ async fn catalog_and_data_survive_a_restart(kill: bool) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = start(&data, &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let csv = interactions_csv(40, 30, 8);
     let g = group_with_interactions(&c, dir.path(), "shop", &csv).await;
     let solution = plain_solution(&c, &g.arn, "personal").await;
@@ -438,7 +207,7 @@ async fn catalog_and_data_survive_a_restart(kill: bool) {
     }
 
     let server = start(&data, &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let after = describe_all(&c, &resources).await;
     for ((operation, _, arn), (b, a)) in resources.iter().zip(before.iter().zip(&after)) {
         assert_eq!(a["status"], b["status"], "{operation} {arn}: status changed by the restart");
@@ -570,7 +339,7 @@ async fn imports_and_batch_jobs_use_signed_s3_and_plain_http() {
         ("AWS_REGION", "us-east-1".to_string()),
     ];
     let server = start(&dir.path().join("data"), &env);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let group = create_group(&c, "s3").await;
     let (_, dataset) = create_dataset(&c, &group, "s3-interactions", INTERACTIONS_SCHEMA, "Interactions").await;
     let job = import(&c, &dataset, "from-s3", "s3://bucket/in/interactions.csv").await;
@@ -702,7 +471,7 @@ async fn hpo_solution(c: &Clients, group: &str, name: &str, trials: &str, object
 async fn hpo_and_automl_tune_and_report_their_choices() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let g = group_with_interactions(&c, dir.path(), "tuned", &interactions_csv(60, 30, 8)).await;
 
     let solution_arn = hpo_solution(&c, &g.arn, "hpo", "3", true).await;
@@ -754,7 +523,7 @@ async fn hpo_and_automl_tune_and_report_their_choices() {
 async fn hpo_without_an_objective_trains() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let g = group_with_interactions(&c, dir.path(), "default-objective", &interactions_csv(20, 10, 5)).await;
     let solution = hpo_solution(&c, &g.arn, "hpo", "2", false).await;
     version(&c, &solution).await;
@@ -767,7 +536,7 @@ async fn hpo_without_an_objective_trains() {
 async fn a_solution_version_stops_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let g = group_with_interactions(&c, dir.path(), "big", &interactions_csv(2_000, 400, 10)).await;
     let solution = hpo_solution(&c, &g.arn, "slow", "40", true).await;
     let version = create_version(&c, &solution).await;
@@ -804,7 +573,7 @@ async fn a_stop_survives_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = start(&data, &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let g = group_with_interactions(&c, dir.path(), "big", &interactions_csv(2_000, 400, 10)).await;
     let solution = hpo_solution(&c, &g.arn, "slow", "40", true).await;
     let version = create_version(&c, &solution).await;
@@ -815,7 +584,7 @@ async fn a_stop_survives_a_crash() {
     server.kill();
 
     let server = start(&data, &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let started = Instant::now();
     let mut seen = Vec::new();
     while started.elapsed() < Duration::from_secs(3) {
@@ -839,7 +608,7 @@ async fn a_stop_survives_a_crash() {
 async fn update_campaign_deploys_another_version() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let g = group_with_interactions(&c, dir.path(), "upd", &interactions_csv(30, 20, 6)).await;
     let solution = plain_solution(&c, &g.arn, "personal").await;
     let first = version(&c, &solution).await;
@@ -865,7 +634,12 @@ async fn update_campaign_deploys_another_version() {
     c.control.update_campaign().campaign_arn(&campaign).solution_version_arn(&second).send().await.unwrap();
     // Recommendations keep coming while the update runs.
     assert!(!c.recommend(&campaign, "user1").await.is_empty());
-    c.wait_active("DescribeCampaign", "campaignArn", &campaign).await;
+    // The campaign stays ACTIVE, serving the first version, while the update runs: wait for the update.
+    poll(&campaign, &["ACTIVE"], || async {
+        let doc = c.describe("DescribeCampaign", "campaignArn", &campaign).await;
+        (doc["latestCampaignUpdate"]["status"].as_str().unwrap_or_default().to_string(), doc)
+    })
+    .await;
     let described = c.control.describe_campaign().campaign_arn(&campaign).send().await.unwrap();
     let described = described.campaign().unwrap();
     assert_eq!(described.status(), Some("ACTIVE"));
@@ -883,11 +657,8 @@ async fn update_campaign_deploys_another_version() {
 async fn export_jobs_write_the_live_interactions_and_items() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
-    let csv = interactions_csv(10, 8, 3);
-    let g = group_with_interactions(&c, dir.path(), "exp", &csv).await;
-    let (_, tracking_id) = tracker(&c, &g.arn).await;
-    c.put_event(&tracking_id, "user0", "fresh-item", "click").await;
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (g, csv) = group_with_a_live_event(&c, dir.path(), "exp").await;
 
     let (header, rows) = export(&c, dir.path(), &g.dataset, "interactions-all", IngestionMode::All).await;
     assert_eq!(header, ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"]);
@@ -930,11 +701,8 @@ async fn export_jobs_write_the_live_interactions_and_items() {
 async fn export_ingestion_modes_separate_bulk_and_put_data() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
-    let csv = interactions_csv(10, 8, 3);
-    let g = group_with_interactions(&c, dir.path(), "modes", &csv).await;
-    let (_, tracking_id) = tracker(&c, &g.arn).await;
-    c.put_event(&tracking_id, "user0", "fresh-item", "click").await;
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (g, csv) = group_with_a_live_event(&c, dir.path(), "modes").await;
     let (_, bulk) = export(&c, dir.path(), &g.dataset, "bulk", IngestionMode::Bulk).await;
     assert_eq!(bulk.len(), csv.lines().count() - 1);
     assert!(bulk.iter().all(|r| r[1] != "fresh-item"), "BULK exported the PutEvents event");
@@ -949,7 +717,7 @@ async fn export_ingestion_modes_separate_bulk_and_put_data() {
 async fn a_data_deletion_job_forgets_the_user() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let csv = interactions_csv(30, 20, 6);
     let g = group_with_interactions(&c, dir.path(), "del", &csv).await;
     let solution = plain_solution(&c, &g.arn, "personal").await;
@@ -993,7 +761,7 @@ async fn a_data_deletion_job_forgets_the_user() {
 async fn data_deletion_jobs_report_personalize_statuses() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let group = create_group(&c, "statuses").await;
     let file = dir.path().join("forget.csv");
     std::fs::write(&file, "USER_ID\nsomeone\n").unwrap();
@@ -1033,7 +801,7 @@ async fn data_deletion_jobs_report_personalize_statuses() {
 async fn lists_page_and_errors_are_typed() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let group = create_group(&c, "errs").await;
     let expressions = [
         r#"EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")"#,
@@ -1041,16 +809,7 @@ async fn lists_page_and_errors_are_typed() {
         r#"EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ($types)"#,
     ];
     for (i, expression) in expressions.iter().enumerate() {
-        let filter = c
-            .control
-            .create_filter()
-            .name(format!("filter-{i}"))
-            .dataset_group_arn(&group)
-            .filter_expression(*expression)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateFilter {expression}: {:?}", e.into_service_error()));
-        c.wait_active("DescribeFilter", "filterArn", filter.filter_arn().unwrap()).await;
+        create_filter(&c, &group, &format!("filter-{i}"), expression).await;
     }
     let first = c.control.list_filters().dataset_group_arn(&group).max_results(2).send().await.unwrap();
     assert_eq!(first.filters().len(), 2);
@@ -1101,7 +860,7 @@ async fn lists_page_and_errors_are_typed() {
 async fn put_items_and_put_users_check_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir.path().join("data"), &[]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
     let group = create_group(&c, "cat").await;
     let (_, items) = create_dataset(&c, &group, "cat-items", ITEMS_SCHEMA, "Items").await;
     let (_, users) = create_dataset(&c, &group, "cat-users", USERS_SCHEMA, "Users").await;

@@ -5,61 +5,20 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
-use aws_sdk_personalize::config::{Credentials, Region};
-use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput, DataSource, S3DataConfig};
+use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput};
 use aws_sdk_personalizeruntime::types::Promotion;
+use common::personalize::{create_filter, deploy, s3_config, Clients, DatasetSpec, INTERACTIONS_SCHEMA, ROLE};
 use common::Server;
 
 const KEY: &str = "AKIDRULES";
 const SECRET: &str = "rules-secret";
-const ROLE: &str = "arn:aws:iam::000000000000:role/streamrec";
 const CATEGORIES: [&str; 5] = ["books", "music", "garden", "toys", "promo"];
 
-const INTERACTIONS_SCHEMA: &str = r#"{"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
-  "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
-             {"name": "TIMESTAMP", "type": "long"}, {"name": "EVENT_TYPE", "type": "string"}], "version": "1.0"}"#;
 const ITEMS_SCHEMA: &str = r#"{"type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema",
   "fields": [{"name": "ITEM_ID", "type": "string"}, {"name": "CATEGORY", "type": "string", "categorical": true},
              {"name": "PRICE", "type": "float"}], "version": "1.0"}"#;
-
-struct Clients {
-    control: aws_sdk_personalize::Client,
-    events: aws_sdk_personalizeevents::Client,
-    runtime: aws_sdk_personalizeruntime::Client,
-}
-
-fn clients(base: &str) -> Clients {
-    let credentials = Credentials::new(KEY, SECRET, None, None, "test");
-    let http = || aws_smithy_http_client::Builder::new().build_http();
-    Clients {
-        control: aws_sdk_personalize::Client::from_conf(
-            aws_sdk_personalize::Config::builder()
-                .endpoint_url(base)
-                .region(Region::new("us-east-1"))
-                .credentials_provider(credentials.clone())
-                .http_client(http())
-                .build(),
-        ),
-        events: aws_sdk_personalizeevents::Client::from_conf(
-            aws_sdk_personalizeevents::Config::builder()
-                .endpoint_url(base)
-                .region(aws_sdk_personalizeevents::config::Region::new("us-east-1"))
-                .credentials_provider(credentials.clone())
-                .http_client(http())
-                .build(),
-        ),
-        runtime: aws_sdk_personalizeruntime::Client::from_conf(
-            aws_sdk_personalizeruntime::Config::builder()
-                .endpoint_url(base)
-                .region(aws_sdk_personalizeruntime::config::Region::new("us-east-1"))
-                .credentials_provider(credentials)
-                .http_client(http())
-                .build(),
-        ),
-    }
-}
 
 /// Item `i`'s category: `promo` for every tenth item, else one of the four others.
 fn category(i: usize) -> &'static str {
@@ -72,7 +31,7 @@ fn category(i: usize) -> &'static str {
 
 /// A small shop: 80 items (5 categories), 60 users with 12 views each from a deterministic generator, and a
 /// purchase for every third user.
-fn write_shop(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+fn write_shop(dir: &Path) -> (PathBuf, PathBuf) {
     let items = dir.join("items.csv");
     let mut text = String::from("ITEM_ID,CATEGORY,PRICE\n");
     for i in 0..80 {
@@ -99,148 +58,15 @@ fn write_shop(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf)
     (items, interactions)
 }
 
-async fn wait_active<F, Fut>(what: &str, mut status: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = (String, Option<String>)>,
-{
-    let started = Instant::now();
-    loop {
-        let (s, reason) = status().await;
-        if s == "ACTIVE" {
-            return;
-        }
-        assert!(!s.contains("FAILED"), "{what} failed: {reason:?}");
-        assert!(started.elapsed() < Duration::from_secs(120), "{what} stuck in {s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Creates everything up to a campaign; returns (group, items dataset, solution version, campaign).
-async fn shop(c: &Clients, dir: &std::path::Path) -> (String, String, String, String) {
+async fn shop(c: &Clients, dir: &Path) -> (String, String, String, String) {
     let (items_csv, interactions_csv) = write_shop(dir);
-    let group =
-        c.control.create_dataset_group().name("shop").send().await.unwrap().dataset_group_arn().unwrap().to_string();
-    wait_active("group", || async {
-        let g = c.control.describe_dataset_group().dataset_group_arn(&group).send().await.unwrap();
-        (g.dataset_group().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
-    let mut datasets = Vec::new();
-    for (name, schema, ty, file) in [
-        ("interactions", INTERACTIONS_SCHEMA, "Interactions", &interactions_csv),
-        ("items", ITEMS_SCHEMA, "Items", &items_csv),
-    ] {
-        let schema = c.control.create_schema().name(name).schema(schema).send().await.unwrap();
-        let dataset = c
-            .control
-            .create_dataset()
-            .name(name)
-            .schema_arn(schema.schema_arn().unwrap())
-            .dataset_group_arn(&group)
-            .dataset_type(ty)
-            .send()
-            .await
-            .unwrap()
-            .dataset_arn()
-            .unwrap()
-            .to_string();
-        wait_active("dataset", || async {
-            let d = c.control.describe_dataset().dataset_arn(&dataset).send().await.unwrap();
-            (d.dataset().unwrap().status().unwrap().to_string(), None)
-        })
-        .await;
-        let job = c
-            .control
-            .create_dataset_import_job()
-            .job_name(format!("{name}-import"))
-            .dataset_arn(&dataset)
-            .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
-            .send()
-            .await
-            .unwrap()
-            .dataset_import_job_arn()
-            .unwrap()
-            .to_string();
-        wait_active("import", || async {
-            let j = c.control.describe_dataset_import_job().dataset_import_job_arn(&job).send().await.unwrap();
-            let j = j.dataset_import_job().unwrap();
-            (j.status().unwrap().to_string(), j.failure_reason().map(str::to_string))
-        })
-        .await;
-        datasets.push(dataset);
-    }
-    let solution = c
-        .control
-        .create_solution()
-        .name("personal")
-        .dataset_group_arn(&group)
-        .recipe_arn("arn:aws:personalize:::recipe/aws-user-personalization")
-        .send()
-        .await
-        .unwrap()
-        .solution_arn()
-        .unwrap()
-        .to_string();
-    wait_active("solution", || async {
-        let s = c.control.describe_solution().solution_arn(&solution).send().await.unwrap();
-        (s.solution().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
-    let version = c
-        .control
-        .create_solution_version()
-        .solution_arn(&solution)
-        .send()
-        .await
-        .unwrap()
-        .solution_version_arn()
-        .unwrap()
-        .to_string();
-    wait_active("version", || async {
-        let v = c.control.describe_solution_version().solution_version_arn(&version).send().await.unwrap();
-        let v = v.solution_version().unwrap();
-        (v.status().unwrap().to_string(), v.failure_reason().map(str::to_string))
-    })
-    .await;
-    let campaign = c
-        .control
-        .create_campaign()
-        .name("live")
-        .solution_version_arn(&version)
-        .send()
-        .await
-        .unwrap()
-        .campaign_arn()
-        .unwrap()
-        .to_string();
-    wait_active("campaign", || async {
-        let d = c.control.describe_campaign().campaign_arn(&campaign).send().await.unwrap();
-        (d.campaign().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
-    (group, datasets[1].clone(), version, campaign)
-}
-
-async fn create_filter(c: &Clients, group: &str, name: &str, expression: &str) -> String {
-    let arn = c
-        .control
-        .create_filter()
-        .name(name)
-        .dataset_group_arn(group)
-        .filter_expression(expression)
-        .send()
-        .await
-        .unwrap()
-        .filter_arn()
-        .unwrap()
-        .to_string();
-    wait_active("filter", || async {
-        let f = c.control.describe_filter().filter_arn(&arn).send().await.unwrap();
-        (f.filter().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
-    arn
+    let datasets = [
+        DatasetSpec { name: "interactions", schema: INTERACTIONS_SCHEMA, ty: "Interactions", file: &interactions_csv },
+        DatasetSpec { name: "items", schema: ITEMS_SCHEMA, ty: "Items", file: &items_csv },
+    ];
+    let d = deploy(c, "shop", &datasets, "personal", "live").await;
+    (d.group, d.datasets[1].clone(), d.version, d.campaign)
 }
 
 fn item_index(id: &str) -> usize {
@@ -251,7 +77,7 @@ fn item_index(id: &str) -> usize {
 async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(&dir.path().join("data"), &["--access-key", &format!("{KEY}:{SECRET}")]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY, SECRET);
     let (group, items_dataset, version, campaign) = shop(&c, dir.path()).await;
 
     // A bad expression is refused at CreateFilter with its position.
@@ -432,7 +258,6 @@ async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let s3 = |p: String| S3DataConfig::builder().path(p).build().unwrap();
     let job = c
         .control
         .create_batch_inference_job()
@@ -441,9 +266,13 @@ async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
         .filter_arn(&by_category)
         .num_results(10)
         .role_arn(ROLE)
-        .job_input(BatchInferenceJobInput::builder().s3_data_source(s3(format!("file://{}", input.display()))).build())
+        .job_input(
+            BatchInferenceJobInput::builder().s3_data_source(s3_config(format!("file://{}", input.display()))).build(),
+        )
         .job_output(
-            BatchInferenceJobOutput::builder().s3_data_destination(s3(format!("file://{}/", out.display()))).build(),
+            BatchInferenceJobOutput::builder()
+                .s3_data_destination(s3_config(format!("file://{}/", out.display())))
+                .build(),
         )
         .send()
         .await
@@ -451,12 +280,7 @@ async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
         .batch_inference_job_arn()
         .unwrap()
         .to_string();
-    wait_active("batch", || async {
-        let j = c.control.describe_batch_inference_job().batch_inference_job_arn(&job).send().await.unwrap();
-        let j = j.batch_inference_job().unwrap();
-        (j.status().unwrap().to_string(), j.failure_reason().map(str::to_string))
-    })
-    .await;
+    c.wait_active("DescribeBatchInferenceJob", "batchInferenceJobArn", &job).await;
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("users.json.out"))
         .unwrap()
         .lines()
@@ -480,7 +304,7 @@ async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
 async fn the_request_context_conditions_the_answer() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(&dir.path().join("data"), &["--access-key", &format!("{KEY}:{SECRET}")]);
-    let c = clients(&server.base);
+    let c = Clients::new(&server.base, KEY, SECRET);
     // Phone users browse p0..p9, desktop users d0..d9; everyone also touches the shared item s0.
     let mut csv = String::from("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,DEVICE\n");
     for u in 0..40 {
@@ -497,99 +321,8 @@ async fn the_request_context_conditions_the_answer() {
       "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
                  {"name": "TIMESTAMP", "type": "long"}, {"name": "EVENT_TYPE", "type": "string"},
                  {"name": "DEVICE", "type": "string", "categorical": true}], "version": "1.0"}"#;
-    let group =
-        c.control.create_dataset_group().name("ctx").send().await.unwrap().dataset_group_arn().unwrap().to_string();
-    wait_active("group", || async {
-        let g = c.control.describe_dataset_group().dataset_group_arn(&group).send().await.unwrap();
-        (g.dataset_group().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
-    let schema = c.control.create_schema().name("ctx").schema(schema).send().await.unwrap();
-    let dataset = c
-        .control
-        .create_dataset()
-        .name("ctx")
-        .schema_arn(schema.schema_arn().unwrap())
-        .dataset_group_arn(&group)
-        .dataset_type("Interactions")
-        .send()
-        .await
-        .unwrap()
-        .dataset_arn()
-        .unwrap()
-        .to_string();
-    wait_active("dataset", || async {
-        let d = c.control.describe_dataset().dataset_arn(&dataset).send().await.unwrap();
-        (d.dataset().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
-    let job = c
-        .control
-        .create_dataset_import_job()
-        .job_name("ctx")
-        .dataset_arn(&dataset)
-        .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
-        .send()
-        .await
-        .unwrap()
-        .dataset_import_job_arn()
-        .unwrap()
-        .to_string();
-    wait_active("import", || async {
-        let j = c.control.describe_dataset_import_job().dataset_import_job_arn(&job).send().await.unwrap();
-        let j = j.dataset_import_job().unwrap();
-        (j.status().unwrap().to_string(), j.failure_reason().map(str::to_string))
-    })
-    .await;
-    let solution = c
-        .control
-        .create_solution()
-        .name("ctx")
-        .dataset_group_arn(&group)
-        .recipe_arn("arn:aws:personalize:::recipe/aws-user-personalization")
-        .send()
-        .await
-        .unwrap()
-        .solution_arn()
-        .unwrap()
-        .to_string();
-    wait_active("solution", || async {
-        let s = c.control.describe_solution().solution_arn(&solution).send().await.unwrap();
-        (s.solution().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
-    let version = c
-        .control
-        .create_solution_version()
-        .solution_arn(&solution)
-        .send()
-        .await
-        .unwrap()
-        .solution_version_arn()
-        .unwrap()
-        .to_string();
-    wait_active("version", || async {
-        let v = c.control.describe_solution_version().solution_version_arn(&version).send().await.unwrap();
-        let v = v.solution_version().unwrap();
-        (v.status().unwrap().to_string(), v.failure_reason().map(str::to_string))
-    })
-    .await;
-    let campaign = c
-        .control
-        .create_campaign()
-        .name("ctx")
-        .solution_version_arn(&version)
-        .send()
-        .await
-        .unwrap()
-        .campaign_arn()
-        .unwrap()
-        .to_string();
-    wait_active("campaign", || async {
-        let d = c.control.describe_campaign().campaign_arn(&campaign).send().await.unwrap();
-        (d.campaign().unwrap().status().unwrap().to_string(), None)
-    })
-    .await;
+    let datasets = [DatasetSpec { name: "ctx", schema, ty: "Interactions", file: &file }];
+    let campaign = deploy(&c, "ctx", &datasets, "ctx", "ctx").await.campaign;
     let top = |device: Option<&'static str>| {
         let request = c.runtime.get_recommendations().campaign_arn(&campaign).user_id("q").num_results(5);
         let request = match device {

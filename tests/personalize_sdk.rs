@@ -4,107 +4,22 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
-use aws_sdk_personalize::config::{Credentials, Region};
 use aws_sdk_personalize::error::ProvideErrorMetadata;
-use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput, DataSource, S3DataConfig};
+use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput, DataSource};
+use common::personalize::{
+    call, create_dataset, create_group, histories, poll, s3_config, wait_until_active, Clients, INTERACTIONS_SCHEMA,
+    ROLE,
+};
 use common::Server;
 
 const KEY_ID: &str = "AKIDSTREAMRECTEST";
 const SECRET: &str = "streamrec-test-secret";
-const ROLE: &str = "arn:aws:iam::000000000000:role/streamrec";
 
-const INTERACTIONS_SCHEMA: &str = r#"{
-  "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
-  "fields": [
-    {"name": "USER_ID", "type": "string"},
-    {"name": "ITEM_ID", "type": "string"},
-    {"name": "TIMESTAMP", "type": "long"},
-    {"name": "EVENT_TYPE", "type": "string"}
-  ],
-  "version": "1.0"
-}"#;
-
-struct Clients {
-    control: aws_sdk_personalize::Client,
-    events: aws_sdk_personalizeevents::Client,
-    runtime: aws_sdk_personalizeruntime::Client,
-}
-
-fn clients(base: &str, secret: &str) -> Clients {
-    let credentials = Credentials::new(KEY_ID, secret, None, None, "test");
-    let http = || aws_smithy_http_client::Builder::new().build_http();
-    let control = aws_sdk_personalize::Config::builder()
-        .endpoint_url(base)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials.clone())
-        .http_client(http())
-        .build();
-    let events = aws_sdk_personalizeevents::Config::builder()
-        .endpoint_url(base)
-        .region(aws_sdk_personalizeevents::config::Region::new("us-east-1"))
-        .credentials_provider(credentials.clone())
-        .http_client(http())
-        .build();
-    let runtime = aws_sdk_personalizeruntime::Config::builder()
-        .endpoint_url(base)
-        .region(aws_sdk_personalizeruntime::config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .http_client(http())
-        .build();
-    Clients {
-        control: aws_sdk_personalize::Client::from_conf(control),
-        events: aws_sdk_personalizeevents::Client::from_conf(events),
-        runtime: aws_sdk_personalizeruntime::Client::from_conf(runtime),
-    }
-}
-
-/// Polls `status` until it is ACTIVE (or fails the test on a FAILED status or after a minute).
-async fn wait_active<F, Fut>(what: &str, mut status: F) -> String
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = (String, Option<String>)>,
-{
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        let (s, reason) = status().await;
-        if seen.last() != Some(&s) {
-            seen.push(s.clone());
-        }
-        if s == "ACTIVE" {
-            return seen.join(" → ");
-        }
-        assert!(!s.contains("FAILED"), "{what} failed: {reason:?}");
-        assert!(started.elapsed() < Duration::from_secs(120), "{what} stuck in {s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn fixture() -> std::path::PathBuf {
+fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interactions.csv")
-}
-
-/// Each user's items in the fixture (its well-formed rows).
-fn fixture_histories() -> HashMap<String, HashSet<String>> {
-    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
-    for line in std::fs::read_to_string(fixture()).unwrap().lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        if cols.len() >= 2 && !cols[0].is_empty() && !cols[1].is_empty() {
-            out.entry(cols[0].to_string()).or_default().insert(cols[1].to_string());
-        }
-    }
-    out
-}
-
-async fn recommend(c: &Clients, campaign: &str, user: &str) -> Vec<(String, f64)> {
-    let answer =
-        c.runtime.get_recommendations().campaign_arn(campaign).user_id(user).num_results(25).send().await.unwrap();
-    assert!(answer.recommendation_id().is_some_and(|r| !r.is_empty()));
-    answer.item_list().iter().map(|i| (i.item_id().unwrap_or_default().to_string(), i.score().unwrap_or(0.0))).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,12 +27,12 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
     let dir = tempfile::tempdir().unwrap();
     let key = format!("{KEY_ID}:{SECRET}");
     let server = Server::start_with(&dir.path().join("data"), &["--access-key", &key]);
-    let c = clients(&server.base, SECRET);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
 
     // Dataset group → schema → interactions dataset.
     let group = c.control.create_dataset_group().name("shop").send().await.unwrap();
     let group = group.dataset_group_arn().unwrap().to_string();
-    let statuses = wait_active("dataset group", || async {
+    let statuses = wait_until_active("dataset group", || async {
         let g = c.control.describe_dataset_group().dataset_group_arn(&group).send().await.unwrap();
         let g = g.dataset_group().unwrap();
         (g.status().unwrap_or_default().to_string(), g.failure_reason().map(str::to_string))
@@ -137,7 +52,7 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
         .await
         .unwrap();
     let dataset = dataset.dataset_arn().unwrap().to_string();
-    wait_active("dataset", || async {
+    wait_until_active("dataset", || async {
         let d = c.control.describe_dataset().dataset_arn(&dataset).send().await.unwrap();
         (d.dataset().unwrap().status().unwrap_or_default().to_string(), None)
     })
@@ -154,7 +69,7 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
         .await
         .unwrap();
     let import = import.dataset_import_job_arn().unwrap().to_string();
-    wait_active("import job", || async {
+    wait_until_active("import job", || async {
         let j = c.control.describe_dataset_import_job().dataset_import_job_arn(&import).send().await.unwrap();
         let j = j.dataset_import_job().unwrap();
         (j.status().unwrap_or_default().to_string(), j.failure_reason().map(str::to_string))
@@ -172,14 +87,14 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
         .await
         .unwrap();
     let solution = solution.solution_arn().unwrap().to_string();
-    wait_active("solution", || async {
+    wait_until_active("solution", || async {
         let s = c.control.describe_solution().solution_arn(&solution).send().await.unwrap();
         (s.solution().unwrap().status().unwrap_or_default().to_string(), None)
     })
     .await;
     let version = c.control.create_solution_version().solution_arn(&solution).send().await.unwrap();
     let version = version.solution_version_arn().unwrap().to_string();
-    let statuses = wait_active("solution version", || async {
+    let statuses = wait_until_active("solution version", || async {
         let v = c.control.describe_solution_version().solution_version_arn(&version).send().await.unwrap();
         let v = v.solution_version().unwrap();
         (v.status().unwrap_or_default().to_string(), v.failure_reason().map(str::to_string))
@@ -198,16 +113,16 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
     // Campaign → recommendations that exclude what the user has seen.
     let campaign = c.control.create_campaign().name("live").solution_version_arn(&version).send().await.unwrap();
     let campaign = campaign.campaign_arn().unwrap().to_string();
-    wait_active("campaign", || async {
+    wait_until_active("campaign", || async {
         let d = c.control.describe_campaign().campaign_arn(&campaign).send().await.unwrap();
         let d = d.campaign().unwrap();
         (d.status().unwrap_or_default().to_string(), d.failure_reason().map(str::to_string))
     })
     .await;
-    let histories = fixture_histories();
+    let histories = histories(&std::fs::read_to_string(fixture()).unwrap());
     let user = "user0";
     let seen = &histories[user];
-    let before = recommend(&c, &campaign, user).await;
+    let before = c.recommend_scored(&campaign, user, 25).await;
     assert!(!before.is_empty());
     assert!(before.iter().all(|(item, _)| !seen.contains(item)), "a seen item was recommended: {before:?}");
 
@@ -239,7 +154,7 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
         .send()
         .await
         .unwrap();
-    let after = recommend(&c, &campaign, user).await;
+    let after = c.recommend_scored(&campaign, user, 25).await;
     assert!(after.iter().all(|(item, _)| item != &new_item), "{new_item} was just seen but is still recommended");
     let score = |list: &[(String, f64)], item: &str| list.iter().find(|(i, _)| i == item).map_or(0.0, |(_, s)| *s);
     let risen = partners.iter().filter(|p| score(&after, p) > score(&before, p)).count();
@@ -269,7 +184,6 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
     std::fs::write(&input_file, "{\"userId\": \"user0\"}\n{\"userId\": \"user1\"}\nnot json\n{\"itemId\": \"a\"}\n")
         .unwrap();
     let output_dir = dir.path().join("batch-output");
-    let s3 = |p: String| S3DataConfig::builder().path(p).build().unwrap();
     let job = c
         .control
         .create_batch_inference_job()
@@ -278,18 +192,20 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
         .num_results(25)
         .role_arn(ROLE)
         .job_input(
-            BatchInferenceJobInput::builder().s3_data_source(s3(format!("file://{}", input_file.display()))).build(),
+            BatchInferenceJobInput::builder()
+                .s3_data_source(s3_config(format!("file://{}", input_file.display())))
+                .build(),
         )
         .job_output(
             BatchInferenceJobOutput::builder()
-                .s3_data_destination(s3(format!("file://{}/", output_dir.display())))
+                .s3_data_destination(s3_config(format!("file://{}/", output_dir.display())))
                 .build(),
         )
         .send()
         .await
         .unwrap();
     let job = job.batch_inference_job_arn().unwrap().to_string();
-    wait_active("batch inference job", || async {
+    wait_until_active("batch inference job", || async {
         let j = c.control.describe_batch_inference_job().batch_inference_job_arn(&job).send().await.unwrap();
         let j = j.batch_inference_job().unwrap();
         (j.status().unwrap_or_default().to_string(), j.failure_reason().map(str::to_string))
@@ -306,7 +222,7 @@ async fn the_personalize_workflow_runs_end_to_end_through_the_aws_sdk() {
             .iter()
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
-        let runtime: Vec<String> = recommend(&c, &campaign, user).await.into_iter().map(|(i, _)| i).collect();
+        let runtime: Vec<String> = c.recommend_scored(&campaign, user, 25).await.into_iter().map(|(i, _)| i).collect();
         assert_eq!(batch, runtime, "batch and runtime disagree for {user}");
         assert_eq!(line["output"]["scores"].as_array().unwrap().len(), batch.len());
     }
@@ -330,7 +246,7 @@ async fn errors_come_back_as_the_sdk_expects_them() {
     let dir = tempfile::tempdir().unwrap();
     let key = format!("{KEY_ID}:{SECRET}");
     let server = Server::start_with(&dir.path().join("data"), &["--access-key", &key]);
-    let c = clients(&server.base, SECRET);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
 
     // Unknown ARN.
     let err = c
@@ -367,32 +283,8 @@ async fn errors_come_back_as_the_sdk_expects_them() {
     assert!(err.is_invalid_input_exception(), "{err:?}");
 
     // Malformed CSV: a file whose header lacks a required field fails the import job with the reason.
-    let group =
-        c.control.create_dataset_group().name("errors").send().await.unwrap().dataset_group_arn().unwrap().to_string();
-    wait_active("dataset group", || async {
-        let g = c.control.describe_dataset_group().dataset_group_arn(&group).send().await.unwrap();
-        (g.dataset_group().unwrap().status().unwrap_or_default().to_string(), None)
-    })
-    .await;
-    let schema = c.control.create_schema().name("i").schema(INTERACTIONS_SCHEMA).send().await.unwrap();
-    let dataset = c
-        .control
-        .create_dataset()
-        .name("i")
-        .schema_arn(schema.schema_arn().unwrap())
-        .dataset_group_arn(&group)
-        .dataset_type("Interactions")
-        .send()
-        .await
-        .unwrap()
-        .dataset_arn()
-        .unwrap()
-        .to_string();
-    wait_active("dataset", || async {
-        let d = c.control.describe_dataset().dataset_arn(&dataset).send().await.unwrap();
-        (d.dataset().unwrap().status().unwrap_or_default().to_string(), None)
-    })
-    .await;
+    let group = create_group(&c, "errors").await;
+    let (_, dataset) = create_dataset(&c, &group, "i", INTERACTIONS_SCHEMA, "Interactions").await;
     let no_time = INTERACTIONS_SCHEMA.replace(r#"{"name": "TIMESTAMP", "type": "long"},"#, "");
     let no_time = c.control.create_schema().name("no-time").schema(no_time).send().await.unwrap();
     let err = c
@@ -422,17 +314,13 @@ async fn errors_come_back_as_the_sdk_expects_them() {
         .dataset_import_job_arn()
         .unwrap()
         .to_string();
-    let started = Instant::now();
-    let reason = loop {
+    let (statuses, reason) = poll("import job", &["CREATE FAILED", "ACTIVE"], || async {
         let j = c.control.describe_dataset_import_job().dataset_import_job_arn(&job).send().await.unwrap();
         let j = j.dataset_import_job().unwrap();
-        if j.status() == Some("CREATE FAILED") {
-            break j.failure_reason().unwrap_or_default().to_string();
-        }
-        assert_ne!(j.status(), Some("ACTIVE"), "a file without USER_ID was imported");
-        assert!(started.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (j.status().unwrap_or_default().to_string(), j.failure_reason().unwrap_or_default().to_string())
+    })
+    .await;
+    assert_eq!(statuses.last().map(String::as_str), Some("CREATE FAILED"), "a file without USER_ID was imported");
     assert!(reason.contains("USER_ID") && reason.contains("malformed.csv"), "{reason}");
 
     // Too many events in one call.
@@ -462,7 +350,7 @@ async fn errors_come_back_as_the_sdk_expects_them() {
     assert!(err.meta().message().unwrap_or_default().contains("eventList"), "{err:?}");
 
     // Bad signature: the wrong secret is refused before anything runs.
-    let forged = clients(&server.base, "not-the-secret");
+    let forged = Clients::new(&server.base, KEY_ID, "not-the-secret");
     let err = forged.control.list_dataset_groups().send().await.unwrap_err();
     assert_eq!(err.code(), Some("InvalidSignatureException"), "{err:?}");
     let err = forged
@@ -475,20 +363,7 @@ async fn errors_come_back_as_the_sdk_expects_them() {
         .unwrap_err();
     assert_eq!(err.code(), Some("InvalidSignatureException"), "{err:?}");
     // Unsigned requests too.
-    let unsigned = reqwest_post(&server.base).await;
+    let unsigned = call(&server.base, "ListDatasetGroups", "{}", None).await;
     assert_eq!(unsigned.0, 403, "{}", unsigned.1);
     assert!(unsigned.1.contains("MissingAuthenticationToken"), "{}", unsigned.1);
-}
-
-/// An unsigned control-plane request.
-async fn reqwest_post(base: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/"))
-        .header("x-amz-target", "AmazonPersonalize.ListDatasetGroups")
-        .header("content-type", "application/x-amz-json-1.1")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
 }

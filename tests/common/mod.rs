@@ -1,6 +1,10 @@
-//! Helpers shared by the integration tests: a `streamrec serve` child process on an ephemeral port.
+//! Helpers shared by the integration tests: a `streamrec serve` child process on an ephemeral port, and
+//! (in [`personalize`]) the AWS SDK clients and resource helpers of the `tests/personalize_*.rs` tests.
 
 #![allow(dead_code)]
+
+/// The AWS SDK clients, polling and resource helpers of the `tests/personalize_*.rs` tests.
+pub mod personalize;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,14 +27,19 @@ impl Server {
 
     /// Starts `streamrec serve` on `data_dir` with extra arguments and waits until it listens.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_streamrec"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_streamrec"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn streamrec serve");
+            .stderr(Stdio::null());
+        Server::spawn(command)
+    }
+
+    /// Spawns `command`, a `streamrec serve --listen 127.0.0.1:0 ...` command line, with its stdout piped,
+    /// and waits until the child says where it listens.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn streamrec serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
