@@ -124,7 +124,7 @@ pub fn run(args: QuickstartArgs) -> anyhow::Result<()> {
          curl '{base}/v1/stats'\n\n\
          The Personalize API is on the same port, with signature checks OFF for this local quickstart\n\
          (`streamrec serve` checks SigV4 signatures against --access-key ID:SECRET; see README.md):\n\n\
-         export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1   # any key will do here\n\
+         export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1   # any key will do here\n\
          aws personalize list-recipes --endpoint-url {base}\n\
          aws personalize create-dataset-group --name shop --endpoint-url {base}\n\n\
          From the command line (stop the server first; it holds the data directory):\n\
