@@ -254,8 +254,16 @@ pub fn neighbours<'s>(cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>, k: usiz
                             break;
                         }
                         let (capability, changes) = entry.remove();
+                        // A count moving c → c+1 within the list retracts and re-lists its neighbour, and the
+                        // boundary entry it pushes out is pulled back in: consolidating the time's changes
+                        // before sending drops that churn (often most of them) from everything downstream.
+                        let mut changed = Vec::new();
+                        state.advance(changes, |record, diff| changed.push((record, diff)));
+                        differential_dataflow::consolidation::consolidate(&mut changed);
                         let mut session = output.session(&capability);
-                        state.advance(changes, |record, diff| session.give((record, time, diff)));
+                        for (record, diff) in changed {
+                            session.give((record, time, diff));
+                        }
                     }
                 }
             },
