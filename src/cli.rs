@@ -238,6 +238,9 @@ struct RecommendArgs {
     /// The user.
     #[arg(long)]
     user: String,
+    /// The request's context, `FIELD=VALUE` (repeatable, e.g. `DEVICE=phone`): answers are conditioned on it.
+    #[arg(long, value_name = "FIELD=VALUE")]
+    context: Vec<String>,
     /// How many items.
     #[arg(short = 'n', long, default_value_t = 25)]
     num_results: usize,
@@ -381,8 +384,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let filter = args.filter.bind()?;
             let engine = args.engine.open()?;
             let subject = Subject { user: Some(&args.user), ..Default::default() };
+            let context: Vec<(String, String)> = crate::evaluate::parse_params(&args.context)?.into_iter().collect();
             let items = filtering::answer(&engine, &subject, filter.as_ref(), args.num_results, |depth| {
-                recommend::for_user(&engine, &args.user, &UserQuery::new(depth))
+                recommend::with_context(&engine, &context, depth, |depth| {
+                    recommend::for_user(&engine, &args.user, &UserQuery::new(depth))
+                })
             });
             print_items(&items, args.json)
         }

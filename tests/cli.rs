@@ -189,3 +189,38 @@ fn filters_shape_command_line_answers() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at 33"), "{err}");
 }
+
+/// `recommend --context` conditions the answer on the interactions' context values.
+#[test]
+fn context_conditions_command_line_recommendations() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("interactions.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+            "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                       {"name": "TIMESTAMP", "type": "long"}, {"name": "DEVICE", "type": "string", "categorical": true}],
+            "version": "1.0"}"#,
+    )
+    .unwrap();
+    let mut csv = String::from("USER_ID,ITEM_ID,TIMESTAMP,DEVICE\n");
+    for u in 0..20 {
+        let (device, prefix) = if u % 2 == 0 { ("phone", "p") } else { ("desktop", "d") };
+        csv.push_str(&format!("u{u},s,{},{device}\n", 1000 + u));
+        for k in 0..3 {
+            csv.push_str(&format!("u{u},{prefix}{},{},{device}\n", (u + k) % 6, 1001 + u * 10 + k));
+        }
+    }
+    csv.push_str("q,s,5000,phone\n");
+    let file = dir.path().join("interactions.csv");
+    std::fs::write(&file, csv).unwrap();
+    streamrec(&["import", "--schema", schema.to_str().unwrap(), file.to_str().unwrap()], dir.path());
+    for (device, prefix) in [("phone", 'p'), ("desktop", 'd')] {
+        let context = format!("DEVICE={device}");
+        let answer = recommended(&streamrec(
+            &["recommend", "--user", "q", "-n", "4", "--json", "--context", &context],
+            dir.path(),
+        ));
+        assert!(answer.iter().all(|i| i.starts_with(prefix)), "{context}: {answer:?}");
+    }
+}

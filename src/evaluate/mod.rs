@@ -111,7 +111,7 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>
     pairs
         .iter()
         .map(|p| {
-            let (k, v) = p.split_once('=').with_context(|| format!("--param {p:?} is not NAME=VALUE"))?;
+            let (k, v) = p.split_once('=').with_context(|| format!("{p:?} is not NAME=VALUE"))?;
             Ok((k.trim().to_string(), v.trim().to_string()))
         })
         .collect()
