@@ -604,7 +604,9 @@ pub fn in_context(engine: &Engine, mut items: Vec<Recommended>, context: &[(Stri
         let all = index.item_events(item, ANY_EVENT_TYPE) as f64;
         for &(context, share) in &known {
             let here = index.context_count(item, context) as f64;
-            r.score *= ((here + CONTEXT_PRIOR * share) / (all + CONTEXT_PRIOR)) / share;
+            let lift = ((here + CONTEXT_PRIOR * share) / (all + CONTEXT_PRIOR)) / share;
+            // A lift above 1 must raise a negative score too (als scores can be below zero deep in a list).
+            r.score = if r.score >= 0.0 { r.score * lift } else { r.score / lift };
         }
     }
     items.sort_by(|a, b| b.score.total_cmp(&a.score));

@@ -224,3 +224,24 @@ fn context_conditions_command_line_recommendations() {
         assert!(answer.iter().all(|i| i.starts_with(prefix)), "{context}: {answer:?}");
     }
 }
+
+/// A FULL import that cannot be read, or whose every row is rejected, leaves the dataset as it was.
+#[test]
+fn a_failed_full_import_keeps_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    streamrec(&["import", &fixture("interactions.csv")], dir.path());
+    let before = streamrec(&["recommend", "--user", "user0", "-n", "5", "--json"], dir.path()).stdout;
+    let no_users = dir.path().join("no-users.csv");
+    std::fs::write(&no_users, "ITEM_ID,TIMESTAMP\na,1\n").unwrap();
+    let all_bad = dir.path().join("all-bad.csv");
+    std::fs::write(&all_bad, "USER_ID,ITEM_ID,TIMESTAMP\nu,,1\nv,b,yesterday\n").unwrap();
+    for file in [&no_users, &all_bad] {
+        let _ = Command::new(env!("CARGO_BIN_EXE_streamrec"))
+            .args(["import", "--mode", "full", file.to_str().unwrap(), "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let after = streamrec(&["recommend", "--user", "user0", "-n", "5", "--json"], dir.path()).stdout;
+        assert_eq!(after, before, "a failed FULL import of {} changed the dataset", file.display());
+    }
+}

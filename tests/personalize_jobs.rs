@@ -930,3 +930,74 @@ async fn put_items_and_put_users_check_the_schema() {
         c.events.put_users().dataset_arn(&items).users(user("cy", "{}")).send().await.unwrap_err().into_service_error();
     assert!(err.is_invalid_input_exception(), "{err:?}");
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// 10. Fixes found in review.
+
+/// A data deletion job removes the user's own record too; a finished deletion job does not keep its dataset
+/// group alive; a campaign config a recipe would reject is refused at CreateCampaign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_and_campaign_configs_follow_personalize() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"), &[]);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let csv = interactions_csv(12, 10, 4);
+    let g = group_with_interactions(&c, dir.path(), "forget", &csv).await;
+    let (_, users) = create_dataset(&c, &g.arn, "forget-users", USERS_SCHEMA, "Users").await;
+    for user in ["user0", "user1"] {
+        let record =
+            aws_sdk_personalizeevents::types::User::builder().user_id(user).properties("{\"age\": 30}").build();
+        c.events.put_users().dataset_arn(&users).users(record.unwrap()).send().await.unwrap();
+    }
+
+    // An exploration weight outside 0..=1 is refused when the campaign is created, not on every request.
+    let solution = plain_solution(&c, &g.arn, "personal").await;
+    let version = version(&c, &solution).await;
+    let err = c
+        .control
+        .create_campaign()
+        .name("too-bold")
+        .solution_version_arn(&version)
+        .campaign_config(
+            aws_sdk_personalize::types::CampaignConfig::builder()
+                .item_exploration_config("explorationWeight", "2")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_invalid_input_exception(), "{err:?}");
+    assert!(err.meta().message().unwrap_or_default().contains("exploration_weight"), "{err:?}");
+
+    let file = dir.path().join("forget.csv");
+    std::fs::write(&file, "USER_ID\nuser0\n").unwrap();
+    let job = c
+        .control
+        .create_data_deletion_job()
+        .job_name("forget-user0")
+        .dataset_group_arn(&g.arn)
+        .role_arn(ROLE)
+        .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
+        .send()
+        .await
+        .unwrap();
+    c.wait("DescribeDataDeletionJob", "dataDeletionJobArn", job.data_deletion_job_arn().unwrap(), &["COMPLETED"]).await;
+    let (_, rows) = export(&c, dir.path(), &users, "users-after", IngestionMode::All).await;
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, ["user1"], "the deleted user's record is still exported");
+
+    // Once everything else is gone, the group can be deleted although a finished deletion job belongs to it.
+    c.control.delete_solution().solution_arn(&solution).send().await.unwrap();
+    for dataset in [&g.dataset, &users] {
+        c.control.delete_dataset().dataset_arn(dataset).send().await.unwrap();
+    }
+    c.control.delete_dataset_group().dataset_group_arn(&g.arn).send().await.unwrap();
+    let jobs = c.control.list_data_deletion_jobs().send().await.unwrap();
+    assert!(jobs.data_deletion_jobs().is_empty(), "{jobs:?}");
+    // The name is free again, and the new group starts empty.
+    let again = create_group(&c, "forget").await;
+    let (_, dataset) = create_dataset(&c, &again, "again", INTERACTIONS_SCHEMA, "Interactions").await;
+    let (_, rows) = export(&c, dir.path(), &dataset, "again-rows", IngestionMode::All).await;
+    assert!(rows.is_empty(), "a new group of the same name inherited {} rows", rows.len());
+}

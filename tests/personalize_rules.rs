@@ -198,6 +198,21 @@ async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
         assert_eq!(category(item_index(item.item_id().unwrap())), expected, "{item:?}");
     }
 
+    // A promotion whose filter has nothing to apply (an EXCLUDE without its value) still promotes only its
+    // share of the answer.
+    let open_promo = create_filter(&c, &group, "open-promo", "EXCLUDE ItemID WHERE Items.CATEGORY IN ($C)").await;
+    let answer = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&campaign)
+        .user_id("u1")
+        .num_results(10)
+        .promotions(Promotion::builder().name("any").percent_promoted_items(10).filter_arn(&open_promo).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.item_list().iter().filter(|i| i.promotion_name() == Some("any")).count(), 1);
+
     // metadataColumns: the asked item fields come back with each item; more than 50 results is refused.
     let answer = c
         .runtime

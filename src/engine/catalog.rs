@@ -44,6 +44,10 @@ pub fn context_names(metadata: &[(String, crate::model::record::Value)]) -> Vec<
             _ => {}
         }
     }
+    // A repeated category (`a|a`) is one context value, so an item's count in a context never exceeds its
+    // interactions.
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
@@ -98,7 +102,10 @@ impl Catalog {
                 self.put_user(user, record);
                 None
             }
-            LogRecord::DeleteUser { user } => Some(Op::DeleteUser(user)),
+            LogRecord::DeleteUser { user } => {
+                self.forget_user(user);
+                Some(Op::DeleteUser(user))
+            }
             LogRecord::Clear { dataset } => match dataset {
                 DatasetType::Interactions => Some(Op::Clear),
                 DatasetType::Items => {
@@ -115,6 +122,12 @@ impl Catalog {
         };
         ops.extend(op);
         Ok(())
+    }
+
+    /// Forgets a user's record (their interactions are retracted by the dataflow operation that goes with it).
+    pub fn forget_user(&mut self, user: UserId) {
+        self.users.remove(&user);
+        self.bulk_records.remove(&(DatasetType::Users, user));
     }
 
     /// Stores a user's latest record.

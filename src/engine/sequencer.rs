@@ -304,6 +304,7 @@ fn to_log_records(catalog: &mut Catalog, submission: &Submission, log: &mut Vec<
         }
         Submission::DeleteUser(name) => {
             if let Some(user) = catalog.user(name) {
+                catalog.forget_user(user);
                 log.push(LogRecord::DeleteUser { user });
                 ops.push(Op::DeleteUser(user));
             }

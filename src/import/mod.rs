@@ -19,7 +19,9 @@ pub fn submission(record: Record) -> Submission {
 }
 
 /// Imports one CSV file into an engine, keeping a few batches in flight, and returns the report once
-/// every accepted record is durable and published. `replace` (a FULL import) first clears the dataset.
+/// every accepted record is durable and published. `replace` (a FULL import) clears the dataset in the same
+/// submission as its first accepted records, so a file that cannot be read or whose every row is rejected
+/// leaves the dataset as it was.
 pub fn import_into(
     engine: &Engine,
     path: &Path,
@@ -29,16 +31,18 @@ pub fn import_into(
     opts: &csv::CsvOptions,
 ) -> anyhow::Result<csv::ImportReport> {
     use anyhow::Context;
-    if replace {
-        engine.submit_blocking(vec![Submission::Clear(dataset)])?;
-    }
     const BATCH: usize = 20_000;
     let fresh = || {
-        let mut batch = Vec::with_capacity(BATCH + 1);
+        let mut batch = Vec::with_capacity(BATCH + 2);
         batch.push(Submission::Bulk);
         batch
     };
     let mut batch = fresh();
+    if replace {
+        batch.push(Submission::Clear(dataset));
+    }
+    // The marker, and the clear of a FULL import: what the first batch holds before any record.
+    let mut preamble = batch.len();
     let mut in_flight = std::collections::VecDeque::new();
     let wait = |rx: tokio::sync::oneshot::Receiver<Result<u64, String>>| -> std::io::Result<()> {
         match rx.blocking_recv() {
@@ -49,8 +53,9 @@ pub fn import_into(
     };
     let report = csv::import_csv(path, schema, dataset, opts, &mut |record| {
         batch.push(submission(record));
-        if batch.len() > BATCH {
+        if batch.len() >= BATCH + preamble {
             in_flight.push_back(engine.submit(std::mem::replace(&mut batch, fresh())));
+            preamble = 1;
             if in_flight.len() > 4 {
                 wait(in_flight.pop_front().expect("non-empty"))?;
             }
@@ -58,7 +63,7 @@ pub fn import_into(
         Ok(())
     })
     .with_context(|| format!("importing {}", path.display()))?;
-    if batch.len() > 1 {
+    if batch.len() > preamble {
         in_flight.push_back(engine.submit(batch));
     }
     for rx in in_flight {

@@ -152,6 +152,9 @@ fn list(
         None => 0,
     };
     let all = service.store.list(kind, parent)?;
+    if start > all.len() {
+        return Err(AwsError::bad_token(&start.to_string()));
+    }
     let page: Vec<Value> = all
         .iter()
         .skip(start)
@@ -241,18 +244,24 @@ fn create_dataset_group(service: &Arc<Personalize>, f: &Fields) -> Result<Value,
 fn delete_dataset_group(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsError> {
     let arn = f.arn("datasetGroupArn", Kind::DatasetGroup)?;
     let group = service.store.expect(arn, Kind::DatasetGroup)?;
-    require_no_children(
-        service,
-        arn,
-        &[Kind::Dataset, Kind::Solution, Kind::EventTracker, Kind::Filter, Kind::DataDeletionJob],
-    )?;
+    require_no_children(service, arn, &[Kind::Dataset, Kind::Solution, Kind::EventTracker, Kind::Filter])?;
     if super::service::is_unfinished(group.status()) {
         return Err(AwsError::in_use(format!("dataset group {arn} is {}", group.status())));
     }
-    service.store.delete(arn)?;
+    // Personalize has no DeleteDataDeletionJob: finished deletion jobs go with their group.
+    let deletions = service.store.list(Kind::DataDeletionJob, Some(arn))?;
+    if let Some(running) = deletions.iter().find(|j| super::service::is_unfinished(j.status())) {
+        return Err(AwsError::in_use(format!("data deletion job {} is still {}", running.arn, running.status())));
+    }
+    // The data goes first (moved aside atomically), so a crash can never leave a deleted group's data for a
+    // new group of the same name to pick up.
     service
         .drop_group(arn, group.text("name").unwrap_or_default())
         .map_err(|e| AwsError::internal(format!("{e:#}")))?;
+    for job in deletions {
+        service.store.delete(&job.arn)?;
+    }
+    service.store.delete(arn)?;
     Ok(json!({}))
 }
 
@@ -344,9 +353,11 @@ fn create_dataset(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsEr
 fn delete_dataset(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsError> {
     let arn = f.arn("datasetArn", Kind::Dataset)?;
     let dataset = service.store.expect(arn, Kind::Dataset)?;
-    for job in service.store.list(Kind::DatasetImportJob, Some(arn))? {
-        if super::service::is_unfinished(job.status()) {
-            return Err(AwsError::in_use(format!("import job {} is still {}", job.arn, job.status())));
+    for kind in [Kind::DatasetImportJob, Kind::DatasetExportJob] {
+        for job in service.store.list(kind, Some(arn))? {
+            if super::service::is_unfinished(job.status()) {
+                return Err(AwsError::in_use(format!("{} {} is still {}", kind.label(), job.arn, job.status())));
+            }
         }
     }
     let group = dataset.text("datasetGroupArn").unwrap_or_default();
@@ -547,7 +558,8 @@ fn describe_solution(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aw
             }
         }
         solution.doc.insert("latestSolutionVersion".into(), Value::Object(summary));
-        if let Some(best) = latest.doc.get("recipeArn").filter(|_| solution.doc["performAutoML"] == json!(true)) {
+        let auto_ml = solution.doc.get("performAutoML") == Some(&json!(true));
+        if let Some(best) = latest.doc.get("recipeArn").filter(|_| auto_ml && latest.status() == status::ACTIVE) {
             solution.doc.insert("autoMLResult".into(), json!({ "bestRecipeArn": best }));
         }
     }
@@ -558,12 +570,22 @@ fn delete_solution(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
     let arn = f.arn("solutionArn", Kind::Solution)?;
     service.store.expect(arn, Kind::Solution)?;
     require_no_children(service, arn, &[Kind::Campaign])?;
-    for version in service.store.list(Kind::SolutionVersion, Some(arn))? {
+    let versions = service.store.list(Kind::SolutionVersion, Some(arn))?;
+    for version in &versions {
         if super::service::is_unfinished(version.status()) {
             return Err(AwsError::in_use(format!("solution version {} is {}", version.arn, version.status())));
         }
+        for job in service.store.list(Kind::BatchInferenceJob, Some(&version.arn))? {
+            if super::service::is_unfinished(job.status()) {
+                return Err(AwsError::in_use(format!("batch inference job {} is still {}", job.arn, job.status())));
+            }
+        }
     }
-    for version in service.store.list(Kind::SolutionVersion, Some(arn))? {
+    for version in versions {
+        for job in service.store.list(Kind::BatchInferenceJob, Some(&version.arn))? {
+            service.store.delete(&job.arn)?;
+        }
+        service.drop_model(&version.arn);
         service.store.delete(&version.arn)?;
     }
     service.store.delete(arn)?;
@@ -660,6 +682,12 @@ fn campaign_config(f: &Fields) -> Result<Option<Value>, AwsError> {
     Ok(Some(Value::Object(config.clone())))
 }
 
+/// Refuses a campaign config whose exploration settings the version's recipe would reject at request time.
+fn check_campaign_config(version: &Resource, config: Option<&Value>) -> Result<(), AwsError> {
+    let (recipe, values) = super::serving::version_values(version)?;
+    super::serving::with_campaign_config(recipe, &values, config).map(drop)
+}
+
 fn create_campaign(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsError> {
     let name = f.name("name")?;
     let version_arn = f.arn("solutionVersionArn", Kind::SolutionVersion)?;
@@ -668,6 +696,7 @@ fn create_campaign(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
     check_tags(f)?;
     let version = service.store.expect(version_arn, Kind::SolutionVersion)?;
     require_active(&version)?;
+    check_campaign_config(&version, config.as_ref())?;
     let arn = service.arns.arn(Kind::Campaign, name);
     let mut doc = Personalize::new_doc(Kind::Campaign, "name", name, "campaignArn", &arn);
     doc.insert("solutionVersionArn".into(), json!(version_arn));
@@ -691,15 +720,6 @@ fn update_campaign(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
     let tps = f.integer("minProvisionedTPS", 1, i64::MAX)?;
     let config = campaign_config(f)?;
     let campaign = service.store.expect(arn, Kind::Campaign)?;
-    if campaign.status() != status::ACTIVE && campaign.status() != status::CREATE_FAILED {
-        return Err(AwsError::in_use(format!(
-            "campaign {arn} is {}; it must be ACTIVE or CREATE FAILED",
-            campaign.status()
-        )));
-    }
-    if super::service::has_pending_update(&campaign) {
-        return Err(AwsError::in_use(format!("campaign {arn} is already being updated")));
-    }
     let version_arn = version_arn.unwrap_or(campaign.text("solutionVersionArn").unwrap_or_default()).to_string();
     let version = service.store.expect(&version_arn, Kind::SolutionVersion)?;
     require_active(&version)?;
@@ -708,10 +728,18 @@ fn update_campaign(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
             "solutionVersionArn: {version_arn} belongs to another solution than the campaign's"
         )));
     }
+    check_campaign_config(&version, config.as_ref().or(campaign.doc.get("campaignConfig")))?;
+    // Checked and changed in one transaction: two concurrent updates cannot both start.
     service.store.update(arn, |r| {
+        if r.status() != status::ACTIVE && r.status() != status::CREATE_FAILED {
+            return Err(AwsError::in_use(format!("campaign {arn} is {}; it must be ACTIVE or CREATE FAILED", r.status())));
+        }
+        if super::service::has_pending_update(r) {
+            return Err(AwsError::in_use(format!("campaign {arn} is already being updated")));
+        }
         let mut update = json!({
             "solutionVersionArn": version_arn,
-            "minProvisionedTPS": tps.map(Value::from).unwrap_or_else(|| r.doc["minProvisionedTPS"].clone()),
+            "minProvisionedTPS": tps.map(Value::from).or_else(|| r.doc.get("minProvisionedTPS").cloned()).unwrap_or(json!(1)),
             "status": status::CREATE_PENDING,
             "creationDateTime": now_seconds(),
             "lastUpdatedDateTime": now_seconds(),
@@ -941,6 +969,9 @@ fn list_recipes(f: &Fields) -> Result<Value, AwsError> {
         None => 0,
     };
     let all: Vec<Value> = recipes::RECIPES.iter().map(|r| recipe_doc(r, false)).collect();
+    if start > all.len() {
+        return Err(AwsError::bad_token(&start.to_string()));
+    }
     let mut out = json!({ "recipes": all.iter().skip(start).take(max).collect::<Vec<_>>() });
     if start + max < all.len() {
         out["nextToken"] = json!((start + max).to_string());

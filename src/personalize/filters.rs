@@ -230,7 +230,7 @@ fn metadata(catalog: &Catalog, item: &str, columns: &[String]) -> Map<String, Va
 
 /// The recipe's answer with the filter applied before truncation (see [`crate::filtering::apply`]).
 fn filtered(served: &Served, ask: &Ask, bound: Option<&BoundFilter>, n: usize) -> Result<Vec<Recommended>, AwsError> {
-    let Some(bound) = bound else { return served.answer(ask) };
+    let Some(bound) = bound else { return served.answer(&Ask { num_results: n, ..ask.clone() }) };
     let subject =
         Subject { user: ask.user_id.as_deref(), item: ask.item_id.as_deref(), ranking: ask.input_list.is_some() };
     apply(&served.engine, &subject, bound, n, |depth| served.answer(&Ask { num_results: depth, ..ask.clone() }))

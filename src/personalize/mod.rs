@@ -51,6 +51,7 @@ pub fn routes(service: Arc<Personalize>) -> Router {
         .route("/items", post(events::put_items))
         .route("/users", post(events::put_users))
         .layer(axum::middleware::from_fn_with_state(service.clone(), authenticate))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(service)
 }
 

@@ -60,7 +60,9 @@ pub struct Personalize {
     root: PathBuf,
     groups: RwLock<HashMap<String, Arc<Engine>>>,
     trackers: RwLock<HashMap<String, String>>,
-    models: Mutex<HashMap<String, Arc<AlsService>>>,
+    models: Arc<Mutex<HashMap<String, Arc<AlsService>>>>,
+    /// Versions whose model is being trained in the background.
+    training: Mutex<std::collections::HashSet<String>>,
     stops: Mutex<HashMap<String, Arc<AtomicBool>>>,
 }
 
@@ -79,11 +81,19 @@ impl Personalize {
             root,
             groups: RwLock::new(HashMap::new()),
             trackers: RwLock::new(HashMap::new()),
-            models: Mutex::new(HashMap::new()),
+            models: Arc::new(Mutex::new(HashMap::new())),
+            training: Mutex::new(std::collections::HashSet::new()),
             stops: Mutex::new(HashMap::new()),
         });
         let mut unfinished = Vec::new();
-        for resource in service.store.all().map_err(|e| anyhow::anyhow!("{e}"))? {
+        let all = service.store.all().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let owned: std::collections::HashSet<String> = all
+            .iter()
+            .filter(|r| r.kind == Kind::DatasetGroup)
+            .filter_map(|r| r.text("name").map(str::to_string))
+            .collect();
+        service.sweep_orphans(&owned);
+        for resource in all {
             match (resource.kind, resource.status()) {
                 (Kind::DatasetGroup, status::ACTIVE) => {
                     let name = resource.text("name").unwrap_or_default().to_string();
@@ -144,7 +154,8 @@ impl Personalize {
         Ok(engine)
     }
 
-    /// Stops a dataset group's engine and deletes its data.
+    /// Stops a dataset group's engine and deletes its data: the directory is first renamed to a tombstone
+    /// (atomic), then removed; tombstones a crash left behind are swept at start-up.
     pub fn drop_group(&self, arn: &str, name: &str) -> anyhow::Result<()> {
         let engine = self.groups.write().unwrap().remove(arn);
         if let Some(engine) = engine {
@@ -155,9 +166,24 @@ impl Personalize {
         }
         let dir = self.group_dir(name);
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            let tombstone = self.root.join("groups").join(format!(".deleted-{name}-{:08x}", rand::random::<u32>()));
+            std::fs::rename(&dir, &tombstone).with_context(|| format!("moving {} aside", dir.display()))?;
+            std::fs::remove_dir_all(&tombstone).with_context(|| format!("removing {}", tombstone.display()))?;
         }
         Ok(())
+    }
+
+    /// Removes group directories no dataset group owns: tombstones of interrupted deletions, and directories
+    /// whose group record is gone.
+    fn sweep_orphans(&self, groups: &std::collections::HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("groups")) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !groups.contains(&name) {
+                tracing::warn!(directory = %entry.path().display(), "removing data no dataset group owns");
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// The engine of an active dataset group.
@@ -192,6 +218,22 @@ impl Personalize {
     /// The trained als model of a solution version, if one is loaded.
     pub fn model(&self, solution_version: &str) -> Option<Arc<AlsService>> {
         self.models.lock().unwrap().get(solution_version).cloned()
+    }
+
+    /// Claims the background training of a version's model; false if it is already claimed.
+    pub fn claim_training(&self, solution_version: &str) -> bool {
+        self.training.lock().unwrap().insert(solution_version.to_string())
+    }
+
+    /// The shared map of trained models (for background training to fill in).
+    pub fn models_handle(&self) -> Arc<Mutex<HashMap<String, Arc<AlsService>>>> {
+        self.models.clone()
+    }
+
+    /// Forgets the trained models of deleted solution versions.
+    pub fn drop_model(&self, solution_version: &str) {
+        self.models.lock().unwrap().remove(solution_version);
+        self.training.lock().unwrap().remove(solution_version);
     }
 
     /// Keeps the trained als model of a solution version.

@@ -50,53 +50,39 @@ pub struct Ask {
 
 impl Served {
     /// What a campaign serves: its current solution version, with the campaign's exploration settings.
+    /// Never waits for a model to train: an als version whose model is not loaded yet answers like
+    /// user-personalization while it loads in the background.
     pub fn of_campaign(service: &Personalize, campaign: &Resource) -> Result<Served, AwsError> {
         let version = campaign.text("solutionVersionArn").unwrap_or_default();
-        let mut served = Served::of_version(service, version)?;
-        if let Some(exploration) = campaign.doc.get("campaignConfig").and_then(|c| c.get("itemExplorationConfig")) {
-            let mut given: BTreeMap<String, String> = served.values.iter().map(|(k, v)| (k.into(), v.into())).collect();
-            for (from, to) in [
-                ("explorationWeight", "exploration_weight"),
-                ("explorationItemAgeCutOff", "exploration_item_age_cut_off"),
-            ] {
-                if let (Some(v), true) = (exploration.get(from).and_then(Value::as_str), served.values.has(to)) {
-                    given.insert(to.into(), v.into());
-                }
-            }
-            served.values = recipes::resolve(served.recipe, &given)
-                .map_err(|e| AwsError::invalid(format!("campaignConfig.itemExplorationConfig: {e}")))?;
-        }
+        let mut served = Served::of_version(service, version, false)?;
+        served.values = with_campaign_config(served.recipe, &served.values, campaign.doc.get("campaignConfig"))?;
         Ok(served)
     }
 
-    /// What a solution version serves.
-    pub fn of_version(service: &Personalize, version_arn: &str) -> Result<Served, AwsError> {
+    /// What a solution version serves; `wait_for_model` trains a missing als model now (batch jobs) instead
+    /// of in the background.
+    pub fn of_version(service: &Personalize, version_arn: &str, wait_for_model: bool) -> Result<Served, AwsError> {
         let version = service.store.expect(version_arn, Kind::SolutionVersion)?;
-        let recipe = super::control::recipe_of(version.text("recipeArn").unwrap_or_default())?;
-        let tuned = version
-            .doc
-            .get("tunedHPOParams")
-            .and_then(|t| t.get("algorithmHyperParameters"))
-            .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-            .unwrap_or_default();
-        let values = recipes::resolve(recipe, &tuned).map_err(AwsError::internal)?;
+        let (recipe, values) = version_values(&version)?;
         let group_arn = version.text("datasetGroupArn").unwrap_or_default().to_string();
         let engine = service.engine(&group_arn)?;
         let model = match recipe.name {
-            "als" => Some(super::work::als_model(service, version_arn, &values, &engine)),
+            "als" => super::work::als_model(service, version_arn, &values, &engine, wait_for_model),
             _ => None,
         };
         Ok(Served { version_arn: version_arn.to_string(), group_arn, recipe, values, engine, model })
     }
 
-    /// The epoch a question about `ask` must see: the user's or item's newest acknowledged write, or every
-    /// write for answers about everyone.
+    /// The epoch a question about `ask` must see: the item's newest acknowledged write for related items,
+    /// the user's for the user recipes, or every write for answers about everyone.
     pub fn freshness(&self, ask: &Ask) -> dataflows::Epoch {
-        match (&ask.user_id, &ask.item_id) {
-            (Some(user), _) if self.recipe.kind != recipes::RecipeKind::PopularItems => self.engine.user_epoch(user),
-            (None, Some(item)) => self.engine.item_epoch(item),
-            _ => self.engine.acknowledged(),
+        use recipes::RecipeKind::*;
+        let user = ask.user_id.as_deref().map(|u| self.engine.user_epoch(u)).unwrap_or(0);
+        let item = ask.item_id.as_deref().map(|i| self.engine.item_epoch(i)).unwrap_or(0);
+        match self.recipe.kind {
+            RelatedItems => item.max(user),
+            PopularItems => self.engine.acknowledged(),
+            UserPersonalization | PersonalizedRanking | NextItem => user,
         }
     }
 
@@ -190,6 +176,40 @@ impl Served {
             }
         })
     }
+}
+
+/// A solution version's recipe and resolved hyperparameters (tuned ones when it ran HPO).
+pub fn version_values(version: &Resource) -> Result<(&'static RecipeDef, HyperValues), AwsError> {
+    let recipe = super::control::recipe_of(version.text("recipeArn").unwrap_or_default())?;
+    let tuned = version
+        .doc
+        .get("tunedHPOParams")
+        .and_then(|t| t.get("algorithmHyperParameters"))
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    let values = recipes::resolve(recipe, &tuned).map_err(AwsError::internal)?;
+    Ok((recipe, values))
+}
+
+/// A version's values with a campaign config's `itemExplorationConfig` applied, checked against the
+/// recipe's ranges (so CreateCampaign and UpdateCampaign refuse what requests would fail on).
+pub fn with_campaign_config(
+    recipe: &'static RecipeDef,
+    values: &HyperValues,
+    config: Option<&Value>,
+) -> Result<HyperValues, AwsError> {
+    let Some(exploration) = config.and_then(|c| c.get("itemExplorationConfig")) else { return Ok(values.clone()) };
+    let mut given: BTreeMap<String, String> = values.iter().map(|(k, v)| (k.into(), v.into())).collect();
+    for (from, to) in
+        [("explorationWeight", "exploration_weight"), ("explorationItemAgeCutOff", "exploration_item_age_cut_off")]
+    {
+        if let (Some(v), true) = (exploration.get(from).and_then(Value::as_str), values.has(to)) {
+            given.insert(to.into(), v.into());
+        }
+    }
+    recipes::resolve(recipe, &given)
+        .map_err(|e| AwsError::invalid(format!("campaignConfig.itemExplorationConfig: {e}")))
 }
 
 /// Personalize's `reason` strings for an item.

@@ -175,6 +175,8 @@ fn field_text(fields: &[(String, crate::model::record::Value)], name: &str) -> S
 
 /// Trials per recipe when a solution asks for HPO without saying how many.
 const DEFAULT_HPO_TRIALS: usize = 8;
+/// Most trials per recipe (Personalize allows at most 40 training jobs).
+const MAX_HPO_TRIALS: usize = 40;
 
 fn train(service: &Arc<Personalize>, version: &Resource) -> Result<Outcome, String> {
     let started = Instant::now();
@@ -213,7 +215,8 @@ fn train(service: &Arc<Personalize>, version: &Resource) -> Result<Outcome, Stri
         let trials = hpo_config
             .and_then(|h| h["hpoResourceConfig"]["maxNumberOfTrainingJobs"].as_str())
             .and_then(|t| t.parse().ok())
-            .unwrap_or(if hpo { DEFAULT_HPO_TRIALS } else { 1 });
+            .unwrap_or(if hpo { DEFAULT_HPO_TRIALS } else { 1 })
+            .clamp(1, MAX_HPO_TRIALS);
         let objective = hpo_config
             .and_then(|h| h["hpoObjective"]["metricName"].as_str())
             .or_else(|| config.and_then(|c| c.get("autoMLConfig")?.get("metricName")?.as_str()))
@@ -256,15 +259,33 @@ fn train_als(values: &HyperValues, engine: &Engine) -> Arc<AlsService> {
     service
 }
 
-/// The als model of a solution version: the one trained with it, or (after a restart) trained again now
-/// from the engine's current interactions.
-pub fn als_model(service: &Personalize, version_arn: &str, values: &HyperValues, engine: &Engine) -> Arc<AlsService> {
+/// The als model of a solution version: the one trained with it or, after a restart, trained again from
+/// the engine's current interactions: now when `wait` is set (batch jobs), else on a background thread
+/// (one per version), returning `None` until it is ready, so a request never trains on a server thread.
+pub fn als_model(
+    service: &Personalize,
+    version_arn: &str,
+    values: &HyperValues,
+    engine: &Arc<Engine>,
+    wait: bool,
+) -> Option<Arc<AlsService>> {
     if let Some(model) = service.model(version_arn) {
-        return model;
+        return Some(model);
     }
-    let model = train_als(values, engine);
-    service.set_model(version_arn, model.clone());
-    model
+    if wait {
+        let model = train_als(values, engine);
+        service.set_model(version_arn, model.clone());
+        return Some(model);
+    }
+    if service.claim_training(version_arn) {
+        let (service_models, arn, values, engine) =
+            (service.models_handle(), version_arn.to_string(), values.clone(), engine.clone());
+        std::thread::spawn(move || {
+            let model = train_als(&values, &engine);
+            service_models.lock().unwrap().insert(arn, model);
+        });
+    }
+    None
 }
 
 fn prepare_campaign(service: &Personalize, campaign: &Resource) -> Result<Outcome, String> {
@@ -285,8 +306,10 @@ fn prepare_campaign(service: &Personalize, campaign: &Resource) -> Result<Outcom
         .and_then(Value::as_str)
         .or(campaign.text("solutionVersionArn"))
         .unwrap_or_default();
-    // Loads the model (als) and checks the version can be served at all.
-    Served::of_version(service, version).map_err(|e| e.message)?;
+    // Loads the model (als) and checks the version and the campaign's config can be served at all.
+    let served = Served::of_version(service, version, true).map_err(|e| e.message)?;
+    let config = outcome.doc.get("campaignConfig").or(campaign.doc.get("campaignConfig"));
+    super::serving::with_campaign_config(served.recipe, &served.values, config).map_err(|e| e.message)?;
     Ok(outcome)
 }
 
@@ -335,7 +358,7 @@ fn batch_ask(line: &str, num_results: usize) -> Result<(Value, Ask), String> {
 
 fn batch_inference(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
     let version = job.text("solutionVersionArn").unwrap_or_default();
-    let served = Served::of_version(service, version).map_err(|e| e.message)?;
+    let served = Served::of_version(service, version, true).map_err(|e| e.message)?;
     served.engine.wait_for_acknowledged_blocking(Duration::from_secs(60)).map_err(|e| format!("{e:#}"))?;
     let filter = super::filters::Prepared::load(service, job.text("filterArn"), &served).map_err(|e| e.message)?;
     let num_results = job.doc.get("numResults").and_then(Value::as_u64).unwrap_or(25) as usize;
