@@ -883,6 +883,8 @@ fn create_batch_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aws
     check_tags(f)?;
     let version = service.store.expect(version_arn, Kind::SolutionVersion)?;
     require_active(&version)?;
+    check_campaign_config(&version, f.0.get("batchInferenceJobConfig"))
+        .map_err(|e| AwsError::invalid(e.message.replace("campaignConfig", "batchInferenceJobConfig")))?;
     if let Some(filter) = filter_arn {
         let filter = service.store.expect(filter, Kind::Filter)?;
         if filter.text("datasetGroupArn") != version.text("datasetGroupArn") {

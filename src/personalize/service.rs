@@ -408,7 +408,17 @@ pub fn set_phase(r: &mut Resource, phase: Phase) {
                 update.insert("failureReason".into(), json!(reason));
             }
         }
-        if phase == Phase::Done || r.status() != status::ACTIVE && matches!(phase, Phase::Failed(_)) {
+        // A serving campaign stays ACTIVE through its update; a failed one being re-created follows the update.
+        if phase == Phase::Done || r.status() != status::ACTIVE {
+            match &phase {
+                Phase::Failed(reason) => {
+                    r.doc.insert("failureReason".into(), json!(reason));
+                }
+                Phase::Done => {
+                    r.doc.remove("failureReason");
+                }
+                _ => {}
+            }
             set_status(r, name);
         }
         return;

@@ -358,7 +358,11 @@ fn batch_ask(line: &str, num_results: usize) -> Result<(Value, Ask), String> {
 
 fn batch_inference(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
     let version = job.text("solutionVersionArn").unwrap_or_default();
-    let served = Served::of_version(service, version, true).map_err(|e| e.message)?;
+    let mut served = Served::of_version(service, version, true).map_err(|e| e.message)?;
+    // The job's own exploration settings apply as a campaign's would.
+    served.values =
+        super::serving::with_campaign_config(served.recipe, &served.values, job.doc.get("batchInferenceJobConfig"))
+            .map_err(|e| e.message.replace("campaignConfig", "batchInferenceJobConfig"))?;
     served.engine.wait_for_acknowledged_blocking(Duration::from_secs(60)).map_err(|e| format!("{e:#}"))?;
     let filter = super::filters::Prepared::load(service, job.text("filterArn"), &served).map_err(|e| e.message)?;
     let num_results = job.doc.get("numResults").and_then(Value::as_u64).unwrap_or(25) as usize;
