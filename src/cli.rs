@@ -198,6 +198,10 @@ pub struct PersonalizeArgs {
     /// Account id in ARNs.
     #[arg(long, default_value = "000000000000")]
     pub account_id: String,
+    /// A directory `file://` data locations of jobs must be under (repeatable; default: anywhere this
+    /// process can read and write).
+    #[arg(long = "file-root", value_name = "DIR")]
+    pub file_roots: Vec<PathBuf>,
 }
 
 impl PersonalizeArgs {
@@ -217,6 +221,7 @@ impl PersonalizeArgs {
             access_keys,
             verify_signatures: !self.no_verify_signatures,
             engine_workers,
+            file_roots: self.file_roots.clone(),
         })
     }
 
@@ -227,6 +232,7 @@ impl PersonalizeArgs {
             no_verify_signatures: true,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            file_roots: Vec::new(),
         }
     }
 }

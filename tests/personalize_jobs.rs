@@ -1001,3 +1001,36 @@ async fn deletions_and_campaign_configs_follow_personalize() {
     let (_, rows) = export(&c, dir.path(), &dataset, "again-rows", IngestionMode::All).await;
     assert!(rows.is_empty(), "a new group of the same name inherited {} rows", rows.len());
 }
+
+/// With `--file-root`, `file://` locations outside it (or escaping it with `..`) are refused at creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_locations_stay_under_the_configured_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shared");
+    std::fs::create_dir_all(&root).unwrap();
+    let key = format!("{KEY_ID}:{SECRET}");
+    let server = common::Server::start_with(
+        &dir.path().join("data"),
+        &["--access-key", &key, "--file-root", root.to_str().unwrap()],
+    );
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let group = create_group(&c, "rooted").await;
+    let (_, dataset) = create_dataset(&c, &group, "rooted", INTERACTIONS_SCHEMA, "Interactions").await;
+    let inside = root.join("in.csv");
+    std::fs::write(&inside, interactions_csv(4, 4, 2)).unwrap();
+    import(&c, &dataset, "inside", &format!("file://{}", inside.display())).await;
+    for outside in ["/etc/passwd".to_string(), format!("{}/../data/x.csv", root.display())] {
+        let err = c
+            .control
+            .create_dataset_import_job()
+            .job_name("outside")
+            .dataset_arn(&dataset)
+            .data_source(DataSource::builder().data_location(format!("file://{outside}")).build())
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(err.is_invalid_input_exception(), "{outside}: {err:?}");
+        assert!(err.meta().message().unwrap_or_default().contains("--file-root"), "{err:?}");
+    }
+}

@@ -373,13 +373,25 @@ fn delete_dataset(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsEr
     Ok(json!({}))
 }
 
-/// The location of a job's input or output (`(s3|http|https|file)://...`, at most 256 characters).
-fn location(field: &str, value: Option<&Value>) -> Result<String, AwsError> {
+/// The location of a job's input or output (`(s3|http|https|file)://...`, at most 256 characters); a
+/// `file://` path must lie under one of the configured `--file-root` directories, if any are.
+fn location(service: &Personalize, field: &str, value: Option<&Value>) -> Result<String, AwsError> {
     let text = value.and_then(Value::as_str).ok_or_else(|| AwsError::invalid(format!("{field}: required")))?;
     if text.len() > 256 {
         return Err(AwsError::invalid(format!("{field}: {} characters; at most 256", text.len())));
     }
-    super::location::Location::parse(text).map_err(|e| AwsError::invalid(format!("{field}: {e}")))?;
+    let parsed = super::location::Location::parse(text).map_err(|e| AwsError::invalid(format!("{field}: {e}")))?;
+    if let super::location::Location::File(path) = &parsed {
+        let roots = &service.config.file_roots;
+        let escapes = path.components().any(|c| c == std::path::Component::ParentDir);
+        if !roots.is_empty() && (escapes || !roots.iter().any(|root| path.starts_with(root))) {
+            let allowed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+            return Err(AwsError::invalid(format!(
+                "{field}: {text:?} is outside the directories this server may read and write (--file-root {})",
+                allowed.join(", ")
+            )));
+        }
+    }
     Ok(text.to_string())
 }
 
@@ -387,7 +399,7 @@ fn create_import_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aw
     let name = f.name("jobName")?;
     let dataset_arn = f.arn("datasetArn", Kind::Dataset)?;
     let source = f.object("dataSource")?.ok_or_else(|| AwsError::invalid("dataSource: required"))?;
-    let data_location = location("dataSource.dataLocation", source.get("dataLocation"))?;
+    let data_location = location(service, "dataSource.dataLocation", source.get("dataLocation"))?;
     let mode = f.optional("importMode")?.unwrap_or("FULL");
     if mode != "FULL" && mode != "INCREMENTAL" {
         return Err(AwsError::invalid(format!("importMode: {mode:?} is not FULL or INCREMENTAL")));
@@ -429,7 +441,7 @@ fn create_export_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aw
         .get("s3DataDestination")
         .and_then(Value::as_object)
         .ok_or_else(|| AwsError::invalid("jobOutput.s3DataDestination: required"))?;
-    let path = location("jobOutput.s3DataDestination.path", destination.get("path"))?;
+    let path = location(service, "jobOutput.s3DataDestination.path", destination.get("path"))?;
     let mode = f.optional("ingestionMode")?.unwrap_or("PUT");
     if !["BULK", "PUT", "ALL"].contains(&mode) {
         return Err(AwsError::invalid(format!("ingestionMode: {mode:?} is not BULK, PUT or ALL")));
@@ -866,13 +878,13 @@ fn create_batch_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aws
         .get("s3DataSource")
         .and_then(Value::as_object)
         .ok_or_else(|| AwsError::invalid("jobInput.s3DataSource: required"))?;
-    let input_path = location("jobInput.s3DataSource.path", source.get("path"))?;
+    let input_path = location(service, "jobInput.s3DataSource.path", source.get("path"))?;
     let output = f.object("jobOutput")?.ok_or_else(|| AwsError::invalid("jobOutput: required"))?;
     let destination = output
         .get("s3DataDestination")
         .and_then(Value::as_object)
         .ok_or_else(|| AwsError::invalid("jobOutput.s3DataDestination: required"))?;
-    let output_path = location("jobOutput.s3DataDestination.path", destination.get("path"))?;
+    let output_path = location(service, "jobOutput.s3DataDestination.path", destination.get("path"))?;
     if let Some(mode) = f.optional("batchInferenceJobMode")? {
         if mode != "BATCH_INFERENCE" {
             return Err(AwsError::invalid(format!(
@@ -914,7 +926,7 @@ fn create_deletion_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, 
     let group_arn = f.arn("datasetGroupArn", Kind::DatasetGroup)?;
     f.required("roleArn")?;
     let source = f.object("dataSource")?.ok_or_else(|| AwsError::invalid("dataSource: required"))?;
-    let data_location = location("dataSource.dataLocation", source.get("dataLocation"))?;
+    let data_location = location(service, "dataSource.dataLocation", source.get("dataLocation"))?;
     check_tags(f)?;
     let group = service.store.expect(group_arn, Kind::DatasetGroup)?;
     require_active(&group)?;

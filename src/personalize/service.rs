@@ -32,6 +32,8 @@ pub struct PersonalizeConfig {
     pub verify_signatures: bool,
     /// Timely workers of each dataset group's engine.
     pub engine_workers: usize,
+    /// Directories `file://` locations must be under (empty: anywhere the server's user can reach).
+    pub file_roots: Vec<PathBuf>,
 }
 
 impl Default for PersonalizeConfig {
@@ -42,6 +44,7 @@ impl Default for PersonalizeConfig {
             access_keys: HashMap::new(),
             verify_signatures: true,
             engine_workers: 2,
+            file_roots: Vec::new(),
         }
     }
 }
