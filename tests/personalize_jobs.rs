@@ -710,6 +710,23 @@ async fn export_ingestion_modes_separate_bulk_and_put_data() {
     assert_eq!(put.len(), 1, "PUT should export only the PutEvents event: {put:?}");
 }
 
+/// Starts a data deletion job (named `job`) that forgets `user`; returns its ARN.
+async fn forget(c: &Clients, dir: &Path, group: &str, job: &str, user: &str) -> String {
+    let file = dir.join(format!("{job}.csv"));
+    std::fs::write(&file, format!("USER_ID\n{user}\n")).unwrap();
+    let created = c
+        .control
+        .create_data_deletion_job()
+        .job_name(job)
+        .dataset_group_arn(group)
+        .role_arn(ROLE)
+        .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
+        .send()
+        .await
+        .unwrap();
+    created.data_deletion_job_arn().unwrap().to_string()
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 7. Data deletion jobs.
 
@@ -728,19 +745,7 @@ async fn a_data_deletion_job_forgets_the_user() {
     let before = c.recommend(&campaign, gone).await;
     assert!(before.iter().all(|i| !seen.contains(i)), "{before:?} has some of {seen:?}");
 
-    let file = dir.path().join("forget.csv");
-    std::fs::write(&file, format!("USER_ID\n{gone}\n")).unwrap();
-    let job = c
-        .control
-        .create_data_deletion_job()
-        .job_name("forget")
-        .dataset_group_arn(&g.arn)
-        .role_arn(ROLE)
-        .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
-        .send()
-        .await
-        .unwrap();
-    let job = job.data_deletion_job_arn().unwrap();
+    let job = &forget(&c, dir.path(), &g.arn, "forget", gone).await;
     let (_, doc) = c.wait("DescribeDataDeletionJob", "dataDeletionJobArn", job, &["COMPLETED"]).await;
     let described = c.control.describe_data_deletion_job().data_deletion_job_arn(job).send().await.unwrap();
     assert_eq!(described.data_deletion_job().unwrap().num_deleted(), Some(1), "{doc}");
@@ -763,23 +768,11 @@ async fn data_deletion_jobs_report_personalize_statuses() {
     let server = start(&dir.path().join("data"), &[]);
     let c = Clients::new(&server.base, KEY_ID, SECRET);
     let group = create_group(&c, "statuses").await;
-    let file = dir.path().join("forget.csv");
-    std::fs::write(&file, "USER_ID\nsomeone\n").unwrap();
-    let job = c
-        .control
-        .create_data_deletion_job()
-        .job_name("forget")
-        .dataset_group_arn(&group)
-        .role_arn(ROLE)
-        .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
-        .send()
-        .await
-        .unwrap();
+    let job = forget(&c, dir.path(), &group, "forget", "someone").await;
     let started = Instant::now();
     let mut seen = Vec::new();
     loop {
-        let doc =
-            c.describe("DescribeDataDeletionJob", "dataDeletionJobArn", job.data_deletion_job_arn().unwrap()).await;
+        let doc = c.describe("DescribeDataDeletionJob", "dataDeletionJobArn", &job).await;
         let status = doc["status"].as_str().unwrap_or_default().to_string();
         if seen.last() != Some(&status) {
             seen.push(status.clone());
@@ -970,19 +963,8 @@ async fn deletions_and_campaign_configs_follow_personalize() {
     assert!(err.is_invalid_input_exception(), "{err:?}");
     assert!(err.meta().message().unwrap_or_default().contains("exploration_weight"), "{err:?}");
 
-    let file = dir.path().join("forget.csv");
-    std::fs::write(&file, "USER_ID\nuser0\n").unwrap();
-    let job = c
-        .control
-        .create_data_deletion_job()
-        .job_name("forget-user0")
-        .dataset_group_arn(&g.arn)
-        .role_arn(ROLE)
-        .data_source(DataSource::builder().data_location(format!("file://{}", file.display())).build())
-        .send()
-        .await
-        .unwrap();
-    c.wait("DescribeDataDeletionJob", "dataDeletionJobArn", job.data_deletion_job_arn().unwrap(), &["COMPLETED"]).await;
+    let job = forget(&c, dir.path(), &g.arn, "forget-user0", "user0").await;
+    c.wait("DescribeDataDeletionJob", "dataDeletionJobArn", &job, &["COMPLETED"]).await;
     let (_, rows) = export(&c, dir.path(), &users, "users-after", IngestionMode::All).await;
     let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(ids, ["user1"], "the deleted user's record is still exported");
