@@ -1016,3 +1016,76 @@ async fn file_locations_stay_under_the_configured_roots() {
         assert!(err.meta().message().unwrap_or_default().contains("--file-root"), "{err:?}");
     }
 }
+
+/// Serves `body` to every GET over HTTPS on 127.0.0.1, with a fresh self-signed certificate for `localhost`
+/// whose PEM is written to `certificate`; returns the port.
+async fn https_file_server(body: String, certificate: &Path) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(certificate, issued.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(issued.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![issued.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && tls.read(&mut byte).await.is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let reply =
+                    format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Import jobs read `https://` locations, verifying the server against the system roots plus
+/// `AWS_CA_BUNDLE` (as the AWS CLI does); without the bundle the same self-signed server is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_read_https_locations_with_a_custom_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificate = dir.path().join("ca.pem");
+    let port = https_file_server(interactions_csv(6, 5, 3), &certificate).await;
+    let url = format!("https://localhost:{port}/interactions.csv");
+
+    let trusted = start(&dir.path().join("trusted"), &[("AWS_CA_BUNDLE", certificate.display().to_string())]);
+    let c = Clients::new(&trusted.base, KEY_ID, SECRET);
+    let group = create_group(&c, "tls").await;
+    let (_, dataset) = create_dataset(&c, &group, "tls", INTERACTIONS_SCHEMA, "Interactions").await;
+    let job = import(&c, &dataset, "over-tls", &url).await;
+    assert_eq!(job["importReport"]["rowsAccepted"], 18, "{job}");
+
+    let untrusted = start(&dir.path().join("untrusted"), &[("AWS_CA_BUNDLE", String::new())]);
+    let c = Clients::new(&untrusted.base, KEY_ID, SECRET);
+    let group = create_group(&c, "tls").await;
+    let (_, dataset) = create_dataset(&c, &group, "tls", INTERACTIONS_SCHEMA, "Interactions").await;
+    let arn = c
+        .control
+        .create_dataset_import_job()
+        .job_name("untrusted")
+        .dataset_arn(&dataset)
+        .data_source(DataSource::builder().data_location(&url).build())
+        .send()
+        .await
+        .unwrap()
+        .dataset_import_job_arn()
+        .unwrap()
+        .to_string();
+    let (_, doc) = c.wait("DescribeDatasetImportJob", "datasetImportJobArn", &arn, &["CREATE FAILED"]).await;
+    assert!(doc["failureReason"].as_str().unwrap_or_default().contains(&url), "{doc}");
+}

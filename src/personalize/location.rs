@@ -1,7 +1,9 @@
 //! Where jobs read their input and write their output: `file://` paths, `http(s)://` URLs (read only)
 //! and `s3://bucket/key` objects on an S3-compatible endpoint configured as the AWS CLI does
 //! (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-//! `AWS_SESSION_TOKEN`, `AWS_REGION`), with path-style addressing and SigV4-signed requests.
+//! `AWS_SESSION_TOKEN`, `AWS_REGION`), with path-style addressing and SigV4-signed requests. `https://`
+//! endpoints are verified against the system's trust store plus, as for the AWS CLI, the PEM bundle named
+//! by `AWS_CA_BUNDLE`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -122,8 +124,8 @@ impl Location {
                     if key.is_empty() || key.ends_with('/') { format!("{key}{name}") } else { format!("{key}/{name}") };
                 let s3 = S3::from_env()?;
                 let (url, headers) = s3.request("PUT", bucket, &key, bytes)?;
+                let client = http_client()?;
                 block_on(async {
-                    let client = reqwest::Client::new();
                     let mut request = client.put(&url).body(bytes.to_vec());
                     for (k, v) in headers {
                         request = request.header(k, v);
@@ -142,6 +144,23 @@ impl Location {
             }
         }
     }
+}
+
+/// The HTTP client of jobs: system roots plus `AWS_CA_BUNDLE`, and time limits so a stalled endpoint fails
+/// the job instead of hanging it.
+fn http_client() -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .timeout(std::time::Duration::from_secs(3_600));
+    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        let pem = std::fs::read(&bundle).map_err(|e| format!("AWS_CA_BUNDLE {}: {e}", bundle.to_string_lossy()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("AWS_CA_BUNDLE {}: {e}", bundle.to_string_lossy()))?;
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().map_err(|e| format!("starting an HTTP client: {e}"))
 }
 
 /// Runs a future to completion on a private runtime (jobs run on their own threads, not on the server's).
@@ -163,8 +182,8 @@ fn download(
     let path =
         std::env::temp_dir().join(format!("streamrec-fetch-{}-{:016x}", std::process::id(), rand::random::<u64>()));
     let local = LocalInput { path: path.clone(), temporary: true };
+    let client = http_client()?;
     block_on(async {
-        let client = reqwest::Client::new();
         let mut request = client.request(method, url);
         for (k, v) in headers {
             request = request.header(k, v);
