@@ -348,6 +348,26 @@ async fn errors_come_back_as_the_sdk_expects_them() {
         .into_service_error();
     assert!(err.is_invalid_input_exception(), "{err:?}");
     assert!(err.meta().message().unwrap_or_default().contains("eventList"), "{err:?}");
+    // A field over the model's length limit is named.
+    let long = aws_sdk_personalizeevents::types::Event::builder()
+        .event_type("view")
+        .item_id("item1")
+        .recommendation_id("r".repeat(41))
+        .sent_at(aws_sdk_personalizeevents::primitives::DateTime::from_secs(1_000))
+        .build()
+        .unwrap();
+    let err = c
+        .events
+        .put_events()
+        .tracking_id(tracker.tracking_id().unwrap())
+        .user_id("u")
+        .session_id("s")
+        .event_list(long)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.meta().message().unwrap_or_default().contains("eventList[0].recommendationId"), "{err:?}");
 
     // Bad signature: the wrong secret is refused before anything runs.
     let forged = Clients::new(&server.base, KEY_ID, "not-the-secret");

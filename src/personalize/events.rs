@@ -72,6 +72,14 @@ fn properties(field: &str, value: Option<&Value>, max: usize) -> Result<Map<Stri
     }
 }
 
+/// Checks a string field's length against the model's 1..=`max`.
+fn within(field: &str, value: &str, max: usize) -> Result<(), AwsError> {
+    if value.is_empty() || value.len() > max {
+        return Err(AwsError::invalid(format!("{field}: {} characters; give 1 to {max}", value.len())));
+    }
+    Ok(())
+}
+
 fn now_seconds() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -81,6 +89,10 @@ async fn put_events_inner(service: Arc<Personalize>, body: &[u8]) -> Result<(), 
     let f = Fields(&input);
     let tracking_id = f.required("trackingId")?;
     let session_id = f.required("sessionId")?;
+    within("sessionId", session_id, 256)?;
+    if let Some(user) = f.optional("userId")? {
+        within("userId", user, 256)?;
+    }
     let user_id = f.optional("userId")?;
     let events = list(&input, "eventList")?;
     let group = service
@@ -94,6 +106,11 @@ async fn put_events_inner(service: Arc<Personalize>, body: &[u8]) -> Result<(), 
         let ef = Fields(e);
         let at = |msg: String| AwsError::invalid(format!("eventList[{i}].{msg}"));
         let event_type = ef.required("eventType").map_err(|e| at(e.message))?;
+        for (field, max) in [("eventType", 256), ("eventId", 256), ("itemId", 256), ("recommendationId", 40)] {
+            if let Some(value) = ef.optional(field).map_err(|e| at(e.message))? {
+                within(field, value, max).map_err(|e| at(e.message))?;
+            }
+        }
         let item_id = ef.optional("itemId").map_err(|e| at(e.message))?.ok_or_else(|| {
             at("itemId: required by streamrec (events without an item have nothing to recommend from)".into())
         })?;
