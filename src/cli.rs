@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::engine::{Engine, EngineConfig, Submission};
 use crate::filtering::{self, Subject};
 use crate::import::csv::{import_csv, parse_columns, CsvOptions, ImportReport};
-use crate::model::record::Record;
+use crate::model::record::{unix_now as now, Record};
 use crate::model::schema::{DatasetType, Schema};
 use crate::recommend::{self, Recommended, UserQuery};
 
@@ -38,9 +38,9 @@ enum Command {
     /// Items similar to an item.
     Similar(SimilarArgs),
     /// The most popular items.
-    Popular(ListArgs),
+    Popular(AnswerArgs),
     /// The items trending now.
-    Trending(ListArgs),
+    Trending(AnswerArgs),
     /// Follow a stream of JSON Lines events (stdin or a file being appended to) into a data directory or server.
     Ingest(IngestArgs),
     /// Replay a data file (or a data directory's log) in timestamp order at full speed, optionally only up to
@@ -239,31 +239,31 @@ impl PersonalizeArgs {
 
 #[derive(Args)]
 struct RecommendArgs {
-    #[command(flatten)]
-    engine: EngineArgs,
     /// The user.
     #[arg(long)]
     user: String,
     /// The request's context, `FIELD=VALUE` (repeatable, e.g. `DEVICE=phone`): answers are conditioned on it.
     #[arg(long, value_name = "FIELD=VALUE")]
     context: Vec<String>,
-    /// How many items.
-    #[arg(short = 'n', long, default_value_t = 25)]
-    num_results: usize,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    filter: FilterArgs,
+    answer: AnswerArgs,
 }
 
 #[derive(Args)]
 struct SimilarArgs {
-    #[command(flatten)]
-    engine: EngineArgs,
     /// The item.
     #[arg(long)]
     item: String,
+    #[command(flatten)]
+    answer: AnswerArgs,
+}
+
+/// What every command that prints an answer takes: the data directory, how many items, the output form,
+/// and a filter.
+#[derive(Args)]
+struct AnswerArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
     /// How many items.
     #[arg(short = 'n', long, default_value_t = 25)]
     num_results: usize,
@@ -274,18 +274,16 @@ struct SimilarArgs {
     filter: FilterArgs,
 }
 
-#[derive(Args)]
-struct ListArgs {
-    #[command(flatten)]
-    engine: EngineArgs,
-    /// How many items.
-    #[arg(short = 'n', long, default_value_t = 25)]
-    num_results: usize,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    filter: FilterArgs,
+impl AnswerArgs {
+    /// Opens the engine, answers with `recipe` (asked for as many candidates as the filter needs) under the
+    /// filter, and prints the answer.
+    fn print(&self, subject: Subject, recipe: impl FnOnce(&Engine, usize) -> Vec<Recommended>) -> anyhow::Result<()> {
+        let filter = self.filter.bind()?;
+        let engine = self.engine.open()?;
+        let items =
+            filtering::answer(&engine, &subject, filter.as_ref(), self.num_results, |depth| recipe(&engine, depth));
+        print_items(&items, self.json)
+    }
 }
 
 /// A business rule on an answer.
@@ -387,41 +385,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve_blocking(engine, config, args.listen, None)
         }
         Command::Recommend(args) => {
-            let filter = args.filter.bind()?;
-            let engine = args.engine.open()?;
-            let subject = Subject { user: Some(&args.user), ..Default::default() };
             let context: Vec<(String, String)> = crate::evaluate::parse_params(&args.context)?.into_iter().collect();
-            let items = filtering::answer(&engine, &subject, filter.as_ref(), args.num_results, |depth| {
-                recommend::with_context(&engine, &context, depth, |depth| {
-                    recommend::for_user(&engine, &args.user, &UserQuery::new(depth))
+            args.answer.print(Subject { user: Some(&args.user), ..Default::default() }, |engine, depth| {
+                recommend::with_context(engine, &context, depth, |depth| {
+                    recommend::for_user(engine, &args.user, &UserQuery::new(depth))
                 })
-            });
-            print_items(&items, args.json)
+            })
         }
         Command::Similar(args) => {
-            let filter = args.filter.bind()?;
-            let engine = args.engine.open()?;
-            let subject = Subject { item: Some(&args.item), ..Default::default() };
-            let items = filtering::answer(&engine, &subject, filter.as_ref(), args.num_results, |depth| {
-                recommend::similar(&engine, &args.item, depth, 0.0, 100.0)
-            });
-            print_items(&items, args.json)
+            args.answer.print(Subject { item: Some(&args.item), ..Default::default() }, |engine, depth| {
+                recommend::similar(engine, &args.item, depth, 0.0, 100.0)
+            })
         }
         Command::Popular(args) => {
-            let filter = args.filter.bind()?;
-            let engine = args.engine.open()?;
-            let items = filtering::answer(&engine, &Subject::default(), filter.as_ref(), args.num_results, |depth| {
-                recommend::popular(&engine, depth, None)
-            });
-            print_items(&items, args.json)
+            args.print(Subject::default(), |engine, depth| recommend::popular(engine, depth, None))
         }
         Command::Trending(args) => {
-            let filter = args.filter.bind()?;
-            let engine = args.engine.open()?;
-            let items = filtering::answer(&engine, &Subject::default(), filter.as_ref(), args.num_results, |depth| {
-                recommend::trending(&engine, depth, 3_600)
-            });
-            print_items(&items, args.json)
+            args.print(Subject::default(), |engine, depth| recommend::trending(engine, depth, 3_600))
         }
         Command::Ingest(args) => ingest(args),
         Command::Replay(args) => replay(args),
@@ -547,10 +527,6 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let stats = follow_json_lines(input, &name, args.follow, args.batch.max(1), sink)?;
     eprintln!("ingested {} events, rejected {}", stats.0, stats.1);
     Ok(())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Reads JSON Lines events, reporting bad lines as `name:line: field: why`, and hands batches to `sink`.

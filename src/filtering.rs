@@ -14,7 +14,7 @@ use crate::engine::catalog::Catalog;
 use crate::engine::Engine;
 use crate::filter::{BoundFilter, EventTypeSet, FilterContext, FilterExpr};
 use crate::model::record::{ItemRecord, UserRecord, Value};
-use crate::recommend::{self, Reason, Recommended};
+use crate::recommend::{Reason, Recommended};
 
 /// Who and what an answer is about.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,11 +30,10 @@ pub struct Subject<'a> {
 /// A field by name: exact, else ignoring case and underscores (`genres` finds `GENRES`; PutItems spells
 /// schema fields in camelCase).
 pub fn field<'a>(fields: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
-    let squash = |s: &str| s.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect::<String>();
     fields
         .iter()
         .find(|(n, _)| n == name)
-        .or_else(|| fields.iter().find(|(n, _)| squash(n) == squash(name)))
+        .or_else(|| fields.iter().find(|(n, _)| crate::model::schema::same_field(n, name)))
         .map(|(_, v)| v)
 }
 
@@ -177,9 +176,4 @@ pub fn answer(
             Err(never) => match never {},
         },
     }
-}
-
-/// Popular items by distinct users that pass `bound`: the back-fill order, exposed for benchmarks.
-pub fn popular_allowed(engine: &Engine, subject: &Subject, bound: &BoundFilter, n: usize) -> Vec<Recommended> {
-    answer(engine, subject, Some(bound), n, |depth| recommend::popular(engine, depth, None))
 }

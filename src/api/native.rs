@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::engine::Submission;
-use crate::model::record::{Interaction, ItemRecord, UserRecord, Value, MAX_ID_LEN};
+use crate::model::record::{unix_now as now, Interaction, ItemRecord, UserRecord, Value, MAX_ID_LEN};
 use crate::recommend::{self, Recommended, UserQuery};
 
 /// Longest a read waits for acknowledged writes to be published.
@@ -195,10 +195,6 @@ pub fn json_to_value(v: serde_json::Value) -> Value {
         ),
         serde_json::Value::Object(o) => Value::String(serde_json::Value::Object(o).to_string()),
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 async fn write(
@@ -400,17 +396,13 @@ pub struct ReadParams {
 impl ReadParams {
     /// The request's context as (field, value) pairs.
     fn context(&self) -> Result<Vec<(String, String)>, ApiError> {
-        match self.context.as_deref().filter(|c| !c.trim().is_empty()) {
-            None => Ok(Vec::new()),
-            Some(text) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
-                .map(|m| m.into_iter().collect())
-                .map_err(|e| bad_request(format!("context: expected a JSON object of strings: {e}"))),
-        }
+        string_map("context", self.context.as_deref())
     }
 
     /// The request's filter, bound to its values.
     fn filter(&self) -> Result<Option<crate::filter::BoundFilter>, ApiError> {
-        bound_filter(self.filter.as_deref(), self.filter_values.as_deref())
+        let values = string_map("filterValues", self.filter_values.as_deref())?.into_iter().collect();
+        crate::filtering::bind_inline(self.filter.as_deref(), &values).map_err(bad_request)
     }
 
     fn n(&self) -> Result<usize, ApiError> {
@@ -421,17 +413,14 @@ impl ReadParams {
     }
 }
 
-/// Parses and binds an inline filter and its JSON-encoded values.
-fn bound_filter(
-    expression: Option<&str>,
-    values: Option<&str>,
-) -> Result<Option<crate::filter::BoundFilter>, ApiError> {
-    let values: std::collections::HashMap<String, String> = match values.filter(|v| !v.trim().is_empty()) {
-        None => Default::default(),
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| bad_request(format!("filterValues: expected a JSON object of strings: {e}")))?,
-    };
-    crate::filtering::bind_inline(expression, &values).map_err(bad_request)
+/// A query parameter holding a JSON object of strings (`{"DEVICE": "phone"}`); empty when absent.
+fn string_map(field: &str, text: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    match text.filter(|t| !t.trim().is_empty()) {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(text)
+            .map(|m| m.into_iter().collect())
+            .map_err(|e| bad_request(format!("{field}: expected a JSON object of strings: {e}"))),
+    }
 }
 
 fn answer(items: Vec<Recommended>) -> Json<serde_json::Value> {

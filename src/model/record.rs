@@ -21,6 +21,11 @@ pub const MAX_ID_LEN: usize = 256;
 /// any realistic millisecond timestamp lands above it.
 pub const MAX_TIMESTAMP_SECONDS: i64 = 100_000_000_000;
 
+/// Now, in the unit `TIMESTAMP` uses (seconds since the Unix epoch): the time of events sent without one.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
 /// Raw values longer than this (in characters) are shortened in messages.
 const QUOTE_LIMIT: usize = 40;
 
@@ -45,6 +50,19 @@ impl Value {
     /// Whether this is [`Value::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
+    }
+
+    /// The value as CSV text (categories joined by `|`), `None` for [`Value::Null`]: what exports write and
+    /// `metadataColumns` return.
+    pub fn to_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Null => return None,
+            Value::String(s) => s.clone(),
+            Value::Categories(c) => c.join("|"),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Bool(b) => b.to_string(),
+        })
     }
 
     /// The value as a number, if it is [`Value::Int`] or [`Value::Float`].

@@ -422,6 +422,15 @@ fn type_list(types: &[FieldType]) -> String {
     }
 }
 
+/// Whether two spellings name the same field, ignoring case and underscores: Personalize's APIs spell
+/// schema fields in camelCase (`categoryL1` for `CATEGORY_L1`), requests often in lower case (`genres`).
+pub fn same_field(a: &str, b: &str) -> bool {
+    fn key(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.chars().filter(|c| *c != '_').flat_map(char::to_lowercase)
+    }
+    key(a).eq(key(b))
+}
+
 /// Whether `name` is a reserved field name for dataset type `ty` (exact,
 /// case-sensitive match). Reserved fields map to typed record members rather
 /// than to metadata.

@@ -133,7 +133,7 @@ fn describe(
     Ok(json!({ out_field: resource.doc }))
 }
 
-/// One page of a list: `maxResults` (1–100, default 100) summaries from `nextToken` (an offset we issued).
+/// One page of the summaries of a kind of resource (see [`page`]).
 fn list(
     service: &Personalize,
     f: &Fields,
@@ -146,26 +146,31 @@ fn list(
         Some(field) => f.optional(field)?,
         None => None,
     };
-    let max = f.integer("maxResults", 1, 100)?.unwrap_or(100) as usize;
-    let start = match f.optional("nextToken")? {
-        Some(token) => token.parse::<usize>().map_err(|_| AwsError::bad_token(token))?,
-        None => 0,
-    };
-    let all = service.store.list(kind, parent)?;
-    if start > all.len() {
-        return Err(AwsError::bad_token(&start.to_string()));
-    }
-    let page: Vec<Value> = all
+    let all: Vec<Value> = service
+        .store
+        .list(kind, parent)?
         .iter()
-        .skip(start)
-        .take(max)
         .map(|r| {
             let fields = summary.iter().chain(COMMON);
             Value::Object(fields.filter_map(|k| r.doc.get(*k).map(|v| (k.to_string(), v.clone()))).collect())
         })
         .collect();
-    let mut out = json!({ out_field: page });
-    if start + max < all.len() {
+    page(f, out_field, all)
+}
+
+/// One page of `all`: `maxResults` (1–100, default 100) entries from `nextToken` (an offset we issued),
+/// with the next token when more remain.
+fn page(f: &Fields, out_field: &str, all: Vec<Value>) -> Result<Value, AwsError> {
+    let max = f.integer("maxResults", 1, 100)?.unwrap_or(100) as usize;
+    let start = match f.optional("nextToken")? {
+        Some(token) => {
+            token.parse::<usize>().ok().filter(|&start| start <= all.len()).ok_or_else(|| AwsError::bad_token(token))?
+        }
+        None => 0,
+    };
+    let more = start + max < all.len();
+    let mut out = json!({ out_field: all.into_iter().skip(start).take(max).collect::<Vec<_>>() });
+    if more {
         out["nextToken"] = json!((start + max).to_string());
     }
     Ok(out)
@@ -233,7 +238,7 @@ fn create_dataset_group(service: &Arc<Personalize>, f: &Fields) -> Result<Value,
     let arn = service.arns.arn(Kind::DatasetGroup, name);
     let mut doc = Personalize::new_doc(Kind::DatasetGroup, "name", name, "datasetGroupArn", &arn);
     copy_optional(&mut doc, f, &["domain", "roleArn", "kmsKeyArn"]);
-    service.create(Resource { kind: Kind::DatasetGroup, arn: arn.clone(), parent: None, doc, private: Map::new() })?;
+    service.create(Resource::new(Kind::DatasetGroup, &arn, None, doc))?;
     let mut out = json!({ "datasetGroupArn": arn });
     if let Some(domain) = f.optional("domain")? {
         out["domain"] = json!(domain);
@@ -288,7 +293,7 @@ fn create_schema(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsErr
     let mut doc = Personalize::new_doc(Kind::Schema, "name", name, "schemaArn", &arn);
     doc.insert("schema".into(), json!(text));
     copy_optional(&mut doc, f, &["domain"]);
-    service.create(Resource { kind: Kind::Schema, arn: arn.clone(), parent: None, doc, private: Map::new() })?;
+    service.create(Resource::new(Kind::Schema, &arn, None, doc))?;
     Ok(json!({ "schemaArn": arn }))
 }
 
@@ -340,13 +345,7 @@ fn create_dataset(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsEr
     doc.insert("datasetGroupArn".into(), json!(group_arn));
     doc.insert("datasetType".into(), json!(ty.as_str().to_ascii_uppercase()));
     doc.insert("schemaArn".into(), json!(schema_arn));
-    service.create(Resource {
-        kind: Kind::Dataset,
-        arn: arn.clone(),
-        parent: Some(group_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::Dataset, &arn, Some(group_arn), doc))?;
     Ok(json!({ "datasetArn": arn }))
 }
 
@@ -422,13 +421,7 @@ fn create_import_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aw
     doc.insert("dataSource".into(), json!({ "dataLocation": data_location }));
     doc.insert("importMode".into(), json!(mode));
     copy_optional(&mut doc, f, &["roleArn", "publishAttributionMetricsToS3"]);
-    service.create(Resource {
-        kind: Kind::DatasetImportJob,
-        arn: arn.clone(),
-        parent: Some(dataset_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::DatasetImportJob, &arn, Some(dataset_arn), doc))?;
     Ok(json!({ "datasetImportJobArn": arn }))
 }
 
@@ -455,13 +448,7 @@ fn create_export_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aw
     doc.insert("ingestionMode".into(), json!(mode));
     doc.insert("jobOutput".into(), json!({ "s3DataDestination": { "path": path } }));
     copy_optional(&mut doc, f, &["roleArn"]);
-    service.create(Resource {
-        kind: Kind::DatasetExportJob,
-        arn: arn.clone(),
-        parent: Some(dataset_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::DatasetExportJob, &arn, Some(dataset_arn), doc))?;
     Ok(json!({ "datasetExportJobArn": arn }))
 }
 
@@ -547,13 +534,7 @@ fn create_solution(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
     doc.insert("performAutoML".into(), json!(auto_ml));
     doc.insert("performAutoTraining".into(), json!(false));
     copy_optional(&mut doc, f, &["eventType", "solutionConfig"]);
-    service.create(Resource {
-        kind: Kind::Solution,
-        arn: arn.clone(),
-        parent: Some(group_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::Solution, &arn, Some(group_arn), doc))?;
     Ok(json!({ "solutionArn": arn }))
 }
 
@@ -637,13 +618,7 @@ fn create_solution_version(service: &Arc<Personalize>, f: &Fields) -> Result<Val
     }
     doc.insert("trainingMode".into(), json!(mode));
     doc.insert("trainingType".into(), json!("MANUAL"));
-    service.create(Resource {
-        kind: Kind::SolutionVersion,
-        arn: arn.clone(),
-        parent: Some(solution_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::SolutionVersion, &arn, Some(solution_arn), doc))?;
     Ok(json!({ "solutionVersionArn": arn }))
 }
 
@@ -716,13 +691,7 @@ fn create_campaign(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsE
     if let Some(config) = config {
         doc.insert("campaignConfig".into(), config);
     }
-    service.create(Resource {
-        kind: Kind::Campaign,
-        arn: arn.clone(),
-        parent: version.parent.clone(),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::Campaign, &arn, version.parent.as_deref(), doc))?;
     Ok(json!({ "campaignArn": arn }))
 }
 
@@ -796,13 +765,7 @@ fn create_event_tracker(service: &Arc<Personalize>, f: &Fields) -> Result<Value,
     doc.insert("trackingId".into(), json!(tracking_id));
     doc.insert("accountId".into(), json!(service.config.account));
     doc.insert("datasetGroupArn".into(), json!(group_arn));
-    service.create(Resource {
-        kind: Kind::EventTracker,
-        arn: arn.clone(),
-        parent: Some(group_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::EventTracker, &arn, Some(group_arn), doc))?;
     service.set_tracker(&tracking_id, Some(group_arn));
     Ok(json!({ "eventTrackerArn": arn, "trackingId": tracking_id }))
 }
@@ -839,6 +802,9 @@ fn delete_leaf(
         return Err(AwsError::in_use(format!("{} {arn} is {}", kind.label(), resource.status())));
     }
     service.store.delete(arn)?;
+    if kind == Kind::Filter {
+        service.forget_filter(arn);
+    }
     Ok(json!({}))
 }
 
@@ -857,13 +823,7 @@ fn create_filter(service: &Arc<Personalize>, f: &Fields) -> Result<Value, AwsErr
     let mut doc = Personalize::new_doc(Kind::Filter, "name", name, "filterArn", &arn);
     doc.insert("datasetGroupArn".into(), json!(group_arn));
     doc.insert("filterExpression".into(), json!(expression));
-    service.create(Resource {
-        kind: Kind::Filter,
-        arn: arn.clone(),
-        parent: Some(group_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::Filter, &arn, Some(group_arn), doc))?;
     Ok(json!({ "filterArn": arn }))
 }
 
@@ -911,13 +871,7 @@ fn create_batch_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, Aws
     doc.insert("jobOutput".into(), json!({ "s3DataDestination": { "path": output_path } }));
     doc.insert("batchInferenceJobMode".into(), json!("BATCH_INFERENCE"));
     copy_optional(&mut doc, f, &["filterArn", "roleArn", "batchInferenceJobConfig"]);
-    service.create(Resource {
-        kind: Kind::BatchInferenceJob,
-        arn: arn.clone(),
-        parent: Some(version_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::BatchInferenceJob, &arn, Some(version_arn), doc))?;
     Ok(json!({ "batchInferenceJobArn": arn }))
 }
 
@@ -935,13 +889,7 @@ fn create_deletion_job(service: &Arc<Personalize>, f: &Fields) -> Result<Value, 
     doc.insert("datasetGroupArn".into(), json!(group_arn));
     doc.insert("dataSource".into(), json!({ "dataLocation": data_location }));
     copy_optional(&mut doc, f, &["roleArn"]);
-    service.create(Resource {
-        kind: Kind::DataDeletionJob,
-        arn: arn.clone(),
-        parent: Some(group_arn.to_string()),
-        doc,
-        private: Map::new(),
-    })?;
+    service.create(Resource::new(Kind::DataDeletionJob, &arn, Some(group_arn), doc))?;
     Ok(json!({ "dataDeletionJobArn": arn }))
 }
 
@@ -977,20 +925,7 @@ fn list_recipes(f: &Fields) -> Result<Value, AwsError> {
             return Err(AwsError::invalid(format!("recipeProvider: {provider:?} is not SERVICE")));
         }
     }
-    let max = f.integer("maxResults", 1, 100)?.unwrap_or(100) as usize;
-    let start = match f.optional("nextToken")? {
-        Some(token) => token.parse::<usize>().map_err(|_| AwsError::bad_token(token))?,
-        None => 0,
-    };
-    let all: Vec<Value> = recipes::RECIPES.iter().map(|r| recipe_doc(r, false)).collect();
-    if start > all.len() {
-        return Err(AwsError::bad_token(&start.to_string()));
-    }
-    let mut out = json!({ "recipes": all.iter().skip(start).take(max).collect::<Vec<_>>() });
-    if start + max < all.len() {
-        out["nextToken"] = json!((start + max).to_string());
-    }
-    Ok(out)
+    page(f, "recipes", recipes::RECIPES.iter().map(|r| recipe_doc(r, false)).collect())
 }
 
 fn describe_recipe(f: &Fields) -> Result<Value, AwsError> {

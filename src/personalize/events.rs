@@ -80,10 +80,6 @@ fn within(field: &str, value: &str, max: usize) -> Result<(), AwsError> {
     Ok(())
 }
 
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 async fn put_events_inner(service: Arc<Personalize>, body: &[u8]) -> Result<(), AwsError> {
     let input = body_fields(body)?;
     let f = Fields(&input);
@@ -99,7 +95,7 @@ async fn put_events_inner(service: Arc<Personalize>, body: &[u8]) -> Result<(), 
         .tracker_group(tracking_id)
         .ok_or_else(|| AwsError::not_found(format!("event tracker with trackingId {tracking_id}")))?;
     let engine = service.engine(&group)?;
-    let now = now_seconds();
+    let now = crate::model::record::unix_now();
     let mut records = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         let e = event.as_object().ok_or_else(|| AwsError::invalid(format!("eventList[{i}]: expected an object")))?;
@@ -177,7 +173,6 @@ fn entities(
     max_chars: usize,
 ) -> Result<Vec<Submission>, AwsError> {
     let list_name = if ty == DatasetType::Items { "items" } else { "users" };
-    let squash = |s: &str| s.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect::<String>();
     let mut out = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let at = |msg: String| AwsError::invalid(format!("{list_name}[{i}].{msg}"));
@@ -208,7 +203,7 @@ fn entities(
             let index = schema
                 .fields
                 .iter()
-                .position(|f| squash(&f.name) == squash(name))
+                .position(|f| crate::model::schema::same_field(&f.name, name))
                 .ok_or_else(|| at(format!("properties.{name}: not a field of the {ty} schema")))?;
             let text = match value {
                 Value::Null => String::new(),

@@ -7,10 +7,10 @@
 //! acknowledged a millisecond earlier.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::control;
 use super::error::AwsError;
 use super::resource::{Fields, Kind};
 use super::service::Personalize;
@@ -18,7 +18,6 @@ use super::serving::{predicted_item, Ask, Served};
 use crate::engine::catalog::Catalog;
 use crate::filter::{BoundFilter, FilterExpr};
 use crate::filtering::{apply, field, Subject};
-use crate::model::record::Value as FieldValue;
 use crate::recommend::Recommended;
 
 /// Most results with `metadataColumns` (Personalize's limit).
@@ -115,19 +114,18 @@ impl Request {
 
 /// A request's filter, parsed from its resource.
 pub struct Prepared {
-    filter: Option<FilterExpr>,
+    filter: Option<Arc<FilterExpr>>,
 }
 
 /// Loads a filter of the served dataset group.
-fn load_filter(service: &Personalize, field: &str, arn: &str, served: &Served) -> Result<FilterExpr, AwsError> {
-    let filter = control::resolve(service, field, arn, Kind::Filter)?;
-    if filter.text("datasetGroupArn") != Some(served.group_arn.as_str()) {
+fn load_filter(service: &Personalize, field: &str, arn: &str, served: &Served) -> Result<Arc<FilterExpr>, AwsError> {
+    let (group, filter) = service.filter(field, arn)?;
+    if group != served.group_arn {
         return Err(AwsError::invalid(format!(
             "{field}: filter {arn} belongs to another dataset group than the campaign"
         )));
     }
-    FilterExpr::parse(filter.text("filterExpression").unwrap_or_default())
-        .map_err(|e| AwsError::internal(format!("stored filter {arn}: {e}")))
+    Ok(filter)
 }
 
 impl Prepared {
@@ -142,21 +140,9 @@ impl Prepared {
         &self,
         served: &Served,
         ask: &Ask,
-        filter_values: Option<&Value>,
+        filter_values: &HashMap<String, String>,
     ) -> Result<Vec<Recommended>, AwsError> {
-        let values: HashMap<String, String> = match filter_values {
-            None | Some(Value::Null) => HashMap::new(),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| {
-                    v.as_str()
-                        .map(|s| (k.clone(), s.to_string()))
-                        .ok_or_else(|| AwsError::invalid(format!("filterValues.{k}: expected a string")))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => return Err(AwsError::invalid(format!("filterValues: expected a map, got {other}"))),
-        };
-        let bound = self.bind(&values)?;
+        let bound = self.bind(filter_values)?;
         filtered(served, ask, bound.as_ref(), ask.num_results)
     }
 
@@ -210,22 +196,7 @@ impl Prepared {
 /// The requested item fields, as strings (the model's `Metadata` map).
 fn metadata(catalog: &Catalog, item: &str, columns: &[String]) -> Map<String, Value> {
     let record = catalog.item(item).and_then(|id| catalog.items.get(&id));
-    columns
-        .iter()
-        .filter_map(|c| {
-            let record = record?;
-            let value = field(&record.fields, c)?;
-            let text = match value {
-                FieldValue::Null => return None,
-                FieldValue::String(s) => s.clone(),
-                FieldValue::Categories(v) => v.join("|"),
-                FieldValue::Int(i) => i.to_string(),
-                FieldValue::Float(f) => f.to_string(),
-                FieldValue::Bool(b) => b.to_string(),
-            };
-            Some((c.clone(), json!(text)))
-        })
-        .collect()
+    columns.iter().filter_map(|c| Some((c.clone(), json!(field(&record?.fields, c)?.to_text()?)))).collect()
 }
 
 /// The recipe's answer with the filter applied before truncation (see [`crate::filtering::apply`]).

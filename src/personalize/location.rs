@@ -260,8 +260,7 @@ impl S3 {
             (true, Some((name, "443"))) | (false, Some((name, "80"))) => name.to_string(),
             _ => host.to_string(),
         };
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let now = crate::model::record::unix_now();
         let headers = super::sigv4::sign_request(&super::sigv4::Signing {
             method,
             host: &host,

@@ -111,8 +111,7 @@ async fn authenticate(State(service): State<Arc<Personalize>>, request: Request,
         query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
     };
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = crate::model::record::unix_now();
     let secret_for = |key: &str| service.config.access_keys.get(key).cloned();
     if let Err(e) = sigv4::verify(&signed, &bytes, &secret_for, now) {
         tracing::debug!(path = parts.uri.path(), "rejected a request: {e}");

@@ -112,6 +112,11 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// A new resource with this Describe document and no private state.
+    pub fn new(kind: Kind, arn: &str, parent: Option<&str>, doc: Map<String, Value>) -> Resource {
+        Resource { kind, arn: arn.to_string(), parent: parent.map(str::to_string), doc, private: Map::new() }
+    }
+
     /// A string field of the document.
     pub fn text(&self, field: &str) -> Option<&str> {
         self.doc.get(field).and_then(Value::as_str)

@@ -66,6 +66,8 @@ pub struct Personalize {
     models: Arc<Mutex<HashMap<String, Arc<AlsService>>>>,
     /// Versions whose model is being trained in the background.
     training: Mutex<std::collections::HashSet<String>>,
+    /// Parsed filters by ARN, with their dataset group: parsed once, not on every request that names them.
+    filters: Mutex<HashMap<String, (String, Arc<crate::filter::FilterExpr>)>>,
     stops: Mutex<HashMap<String, Arc<AtomicBool>>>,
 }
 
@@ -86,6 +88,7 @@ impl Personalize {
             trackers: RwLock::new(HashMap::new()),
             models: Arc::new(Mutex::new(HashMap::new())),
             training: Mutex::new(std::collections::HashSet::new()),
+            filters: Mutex::new(HashMap::new()),
             stops: Mutex::new(HashMap::new()),
         });
         let mut unfinished = Vec::new();
@@ -213,14 +216,27 @@ impl Personalize {
         };
     }
 
-    /// Number of open dataset groups.
-    pub fn group_count(&self) -> usize {
-        self.groups.read().unwrap().len()
-    }
-
     /// The trained als model of a solution version, if one is loaded.
     pub fn model(&self, solution_version: &str) -> Option<Arc<AlsService>> {
         self.models.lock().unwrap().get(solution_version).cloned()
+    }
+
+    /// A filter's parsed expression and its dataset group, from the cache or (once) from the catalog.
+    pub fn filter(&self, field: &str, arn: &str) -> Result<(String, Arc<crate::filter::FilterExpr>), AwsError> {
+        if let Some(cached) = self.filters.lock().unwrap().get(arn) {
+            return Ok(cached.clone());
+        }
+        let filter = super::control::resolve(self, field, arn, Kind::Filter)?;
+        let parsed = crate::filter::FilterExpr::parse(filter.text("filterExpression").unwrap_or_default())
+            .map_err(|e| AwsError::internal(format!("stored filter {arn}: {e}")))?;
+        let entry = (filter.text("datasetGroupArn").unwrap_or_default().to_string(), Arc::new(parsed));
+        self.filters.lock().unwrap().insert(arn.to_string(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Forgets a deleted filter's parsed expression.
+    pub fn forget_filter(&self, arn: &str) {
+        self.filters.lock().unwrap().remove(arn);
     }
 
     /// Claims the background training of a version's model; false if it is already claimed.

@@ -2,7 +2,7 @@
 //! datasets, training solution versions (metrics, HPO, AutoML), preparing campaigns, batch inference and
 //! data deletion. Each reads only the resource's stored document, so it can be re-run after a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -89,66 +89,49 @@ fn export(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(&names).map_err(|e| e.to_string())?;
     let mut rows = 0usize;
-    let mut write = |row: Vec<String>| -> Result<(), String> {
+    // One row per record: the reserved fields as given, the others from the record's metadata.
+    let mut write = |reserved: &[(&str, String)], fields: &[(String, crate::model::record::Value)]| {
         rows += 1;
-        out.write_record(&row).map_err(|e| e.to_string())
+        let row = names.iter().map(|name| match reserved.iter().find(|(n, _)| n == name) {
+            Some((_, value)) => value.clone(),
+            None => field_text(fields, name),
+        });
+        out.write_record(row).map_err(|e| e.to_string())
     };
+    let optional = |v: Option<String>| v.unwrap_or_default();
     match ty {
         DatasetType::Interactions => {
             let all = engine.interactions_by_source().map_err(|e| format!("{e:#}"))?;
             for i in all.into_iter().filter(|(_, bulk)| wanted(*bulk)).map(|(i, _)| i) {
-                let row = names
-                    .iter()
-                    .map(|name| match name.as_str() {
-                        "USER_ID" => i.user_id.clone(),
-                        "ITEM_ID" => i.item_id.clone(),
-                        "TIMESTAMP" => i.timestamp.to_string(),
-                        "EVENT_TYPE" => i.event_type.clone().unwrap_or_default(),
-                        "EVENT_VALUE" => i.event_value.map(|v| v.to_string()).unwrap_or_default(),
-                        "IMPRESSION" => i.impression.join("|"),
-                        "RECOMMENDATION_ID" => i.recommendation_id.clone().unwrap_or_default(),
-                        other => field_text(&i.metadata, other),
-                    })
-                    .collect();
-                write(row)?;
+                let reserved = [
+                    ("USER_ID", i.user_id.clone()),
+                    ("ITEM_ID", i.item_id.clone()),
+                    ("TIMESTAMP", i.timestamp.to_string()),
+                    ("EVENT_TYPE", optional(i.event_type.clone())),
+                    ("EVENT_VALUE", optional(i.event_value.map(|v| v.to_string()))),
+                    ("IMPRESSION", i.impression.join("|")),
+                    ("RECOMMENDATION_ID", optional(i.recommendation_id.clone())),
+                ];
+                write(&reserved, &i.metadata)?;
             }
         }
         DatasetType::Items => {
             let catalog = engine.catalog();
-            let mut items: Vec<_> = catalog
-                .items
-                .iter()
-                .filter(|(id, _)| wanted(catalog.is_bulk(DatasetType::Items, **id)))
-                .map(|(_, r)| r)
-                .collect();
+            let mut items: Vec<_> =
+                catalog.items.iter().filter(|(id, _)| wanted(catalog.is_bulk(ty, **id))).map(|(_, r)| r).collect();
             items.sort_by(|a, b| a.item_id.cmp(&b.item_id));
             for item in items {
-                let row = names
-                    .iter()
-                    .map(|name| match name.as_str() {
-                        "ITEM_ID" => item.item_id.clone(),
-                        "CREATION_TIMESTAMP" => item.creation_timestamp.map(|t| t.to_string()).unwrap_or_default(),
-                        other => field_text(&item.fields, other),
-                    })
-                    .collect();
-                write(row)?;
+                let created = optional(item.creation_timestamp.map(|t| t.to_string()));
+                write(&[("ITEM_ID", item.item_id.clone()), ("CREATION_TIMESTAMP", created)], &item.fields)?;
             }
         }
         DatasetType::Users => {
             let catalog = engine.catalog();
-            let mut users: Vec<_> = catalog
-                .users
-                .iter()
-                .filter(|(id, _)| wanted(catalog.is_bulk(DatasetType::Users, **id)))
-                .map(|(_, r)| r)
-                .collect();
+            let mut users: Vec<_> =
+                catalog.users.iter().filter(|(id, _)| wanted(catalog.is_bulk(ty, **id))).map(|(_, r)| r).collect();
             users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
             for user in users {
-                let row = names
-                    .iter()
-                    .map(|name| if name == "USER_ID" { user.user_id.clone() } else { field_text(&user.fields, name) })
-                    .collect();
-                write(row)?;
+                write(&[("USER_ID", user.user_id.clone())], &user.fields)?;
             }
         }
     }
@@ -162,15 +145,7 @@ fn export(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
 }
 
 fn field_text(fields: &[(String, crate::model::record::Value)], name: &str) -> String {
-    use crate::model::record::Value as V;
-    match fields.iter().find(|(n, _)| n == name).map(|(_, v)| v) {
-        None | Some(V::Null) => String::new(),
-        Some(V::String(s)) => s.clone(),
-        Some(V::Categories(c)) => c.join("|"),
-        Some(V::Int(i)) => i.to_string(),
-        Some(V::Float(f)) => f.to_string(),
-        Some(V::Bool(b)) => b.to_string(),
-    }
+    fields.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.to_text()).unwrap_or_default()
 }
 
 /// Trials per recipe when a solution asks for HPO without saying how many.
@@ -314,7 +289,7 @@ fn prepare_campaign(service: &Personalize, campaign: &Resource) -> Result<Outcom
 }
 
 /// One batch input line's question, or why it cannot be asked.
-fn batch_ask(line: &str, num_results: usize) -> Result<(Value, Ask), String> {
+fn batch_ask(line: &str, num_results: usize) -> Result<(Value, Ask, HashMap<String, String>), String> {
     let input: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let object = input.as_object().ok_or("expected an object such as {\"userId\": \"u1\"}")?;
     for key in object.keys() {
@@ -339,21 +314,15 @@ fn batch_ask(line: &str, num_results: usize) -> Result<(Value, Ask), String> {
         ),
         Some(other) => Err(format!("itemList: expected a list of item ids, got {other}"))?,
     };
-    let context = match object.get("context") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| {
-                v.as_str().map(|v| (k.clone(), v.to_string())).ok_or_else(|| format!("context.{k}: expected a string"))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(other) => return Err(format!("context: expected an object, got {other}")),
-    };
+    // The same limits as GetRecommendations' filterValues and context.
+    let fields = super::resource::Fields(object);
+    let filter_values = fields.string_map("filterValues", 25).map_err(|e| e.message)?.into_iter().collect();
+    let context = fields.string_map("context", 150).map_err(|e| e.message)?;
     let ask = Ask { user_id: text("userId")?, item_id: text("itemId")?, input_list, num_results, context };
     if ask.user_id.is_none() && ask.item_id.is_none() {
         return Err("userId or itemId: one is required".into());
     }
-    Ok((input, ask))
+    Ok((input, ask, filter_values))
 }
 
 fn batch_inference(service: &Personalize, job: &Resource) -> Result<Outcome, String> {
@@ -379,9 +348,8 @@ fn batch_inference(service: &Personalize, job: &Resource) -> Result<Outcome, Str
         if line.trim().is_empty() {
             continue;
         }
-        let result = batch_ask(&line, num_results).and_then(|(input, ask)| {
-            let values = input.get("filterValues").cloned();
-            let items = filter.answer(&served, &ask, values.as_ref()).map_err(|e| e.message)?;
+        let result = batch_ask(&line, num_results).and_then(|(input, ask, values)| {
+            let items = filter.answer(&served, &ask, &values).map_err(|e| e.message)?;
             Ok((input, items))
         });
         let record = match result {
