@@ -117,23 +117,9 @@ pub fn parse_filter_values(raw: &str) -> Result<Vec<String>, String> {
         skip_space(&mut i);
         let start = i;
         if chars.get(i) == Some(&'"') {
-            let mut value = String::new();
-            i += 1;
-            loop {
-                match chars.get(i) {
-                    None => return Err(format!("the quoted value starting at character {start} has no closing \"")),
-                    Some('"') => break,
-                    Some('\\') if matches!(chars.get(i + 1), Some('"' | '\\')) => {
-                        value.push(chars[i + 1]);
-                        i += 2;
-                    }
-                    Some(&c) => {
-                        value.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            i += 1;
+            let (value, next) = crate::filter::expr::scan_quoted(&chars, start)
+                .ok_or_else(|| format!("the quoted value starting at character {start} has no closing \""))?;
+            i = next;
             out.push(value);
         } else {
             while chars.get(i).is_some_and(|&c| c != ',') {

@@ -619,14 +619,20 @@ fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
 }
 
 /// Reads the string starting at the `"` at `start`; returns its value and the offset after the closing quote.
-/// `\"` and `\\` are the only escapes; any other backslash is kept, so Windows-like paths survive.
 fn lex_string(chars: &[char], start: usize) -> Result<(String, usize), FilterError> {
+    scan_quoted(chars, start).ok_or_else(|| FilterError::at(start, "unterminated string; add the closing \""))
+}
+
+/// Reads the quoted string starting at the `"` at `start` (in expressions and in `filterValues` alike);
+/// returns its value and the offset after the closing quote, or `None` if it is never closed. `\"` and `\\`
+/// are the only escapes; any other backslash is kept, so Windows-like paths survive.
+pub(crate) fn scan_quoted(chars: &[char], start: usize) -> Option<(String, usize)> {
     let mut value = String::new();
     let mut i = start + 1;
     loop {
         match chars.get(i) {
-            None => return Err(FilterError::at(start, "unterminated string; add the closing \"")),
-            Some('"') => return Ok((value, i + 1)),
+            None => return None,
+            Some('"') => return Some((value, i + 1)),
             Some('\\') if matches!(chars.get(i + 1), Some('"' | '\\')) => {
                 value.push(chars[i + 1]);
                 i += 2;
