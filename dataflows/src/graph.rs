@@ -8,20 +8,19 @@
 //! contexts (item, ctx) ─────► interactions per item in each context value (context-conditioned answers)
 //! recent (user, entry) ────► recent windows (as given: the history recommendations start from)
 //! cowindow (user, entry) ─┬─► window counts per item
-//!                         └─► self-join per user → co-occurrence (a < b, mirrored) → top-K candidates by
-//!                             co-count (TopNeighbours operator, by a)
+//!                         └─► UserWindows (by user): pair changes, both directions
+//!                             → PartnerLists (by first item): co-occurrence counts, top-K candidates
 //! ```
 //!
 //! Every diff is an integer count; floats only appear inside the affinity `reduce` as a deterministic
 //! function of its sorted input, and leave the graph as an integer ([`Affinity`]), so insert-then-retract
 //! always cancels exactly. Similarities are normalised where neighbours are read (see [`Neighbour`]).
 //!
-//! Everything is standard differential dataflow except [`neighbours`], a timely operator that keeps its
-//! own state (see its docs for why): it relies on the epoch being totally ordered, as [`Epoch`] is.
+//! Everything is standard differential dataflow except [`cooccurrence`], two timely operators that keep
+//! their own state ([`crate::partners`] says why): they rely on the epoch being totally ordered, as
+//! [`Epoch`] is.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::hashable::Hashable;
@@ -29,9 +28,11 @@ use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 use timely::dataflow::operators::Capability;
 
+use crate::partners::{PartnerLists, UserWindows};
 use crate::score;
 use crate::types::*;
 
@@ -40,6 +41,9 @@ pub type Coll<'s, D> = VecCollection<'s, Epoch, D, isize>;
 
 /// A count per `(item, event type)`.
 pub type ItemTypeCounts<'s> = Coll<'s, ((ItemId, EventTypeId), isize)>;
+
+/// Co-occurrence counts per ordered item pair.
+pub type PairCounts<'s> = Coll<'s, ((ItemId, ItemId), isize)>;
 
 /// The graph's inputs.
 pub struct Inputs<'s> {
@@ -68,7 +72,7 @@ pub struct Outputs<'s> {
     /// Each user's recent window.
     pub recent: Coll<'s, (UserId, RecentEntry)>,
     /// Users whose windows hold both items, for ordered pairs `a != b` with at least `min_cocount`.
-    pub cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>,
+    pub cooccurrence: PairCounts<'s>,
     /// Each item's top-K neighbour candidates by co-count.
     pub neighbours: Coll<'s, (ItemId, Neighbour)>,
     /// Users whose co-occurrence window holds each item (the normaliser of similarities).
@@ -111,9 +115,8 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
         cowindow
     };
     let affinity = affinity(events, params.affinity.clone());
-    let cooccurrence = cooccurrence(cowindow.clone(), params.min_cocount);
-    let window_counts = cowindow.map(|(_, entry)| entry.item).count_total();
-    let neighbours = neighbours(cooccurrence.clone(), params.neighbours);
+    let window_counts = cowindow.clone().map(|(_, entry)| entry.item).count_total();
+    let (cooccurrence, neighbours) = cooccurrence(cowindow, params.min_cocount, params.neighbours);
     let transitions = transitions.count_total();
     let context_counts = contexts.count_total();
     Outputs {
@@ -202,197 +205,104 @@ pub fn affinity<'s>(events: Coll<'s, Interaction>, params: AffinityParams) -> Co
     )
 }
 
-/// Co-occurrence counts of ordered item pairs within users' recent windows.
+/// Co-occurrence counts of ordered item pairs within users' co-occurrence windows (mirrored: `c(a, b)` and
+/// `c(b, a)`, pairs with at least `min_cocount`), and each item's top-`k` neighbour candidates by co-count
+/// (ties to the lower item id).
 ///
-/// The count is symmetric (`c(a, b) = c(b, a)`), so only pairs with `a < b` are counted and the result is
-/// mirrored afterwards: this halves the self-join's output that `count_total` has to sort and merge, the
-/// largest remaining volume in the graph (every window change pairs with every other entry of the window).
+/// Two timely operators over [`crate::partners`]: the windows, sharded by user, turn each window change into
+/// pair changes; the lists, sharded by the pair's first item, count them and keep each item's best partners.
+/// Each applies a time only once it is complete, oldest first (epochs are totally ordered), and emits the
+/// consolidated changes of that time, so the outputs are ordinary collections.
+///
+/// Why not `join` + `count_total` + `reduce`: see [`crate::partners`]. In short, hot items co-occur with
+/// thousands of items and their co-counts change in nearly every (small, live) epoch; a `reduce` would
+/// re-sort a hot item's whole group each time, and a trace of pair counts costs a sort and a merge per change.
 pub fn cooccurrence<'s>(
-    recent: Coll<'s, (UserId, RecentEntry)>,
+    cowindow: Coll<'s, (UserId, RecentEntry)>,
     min_cocount: isize,
-) -> Coll<'s, ((ItemId, ItemId), isize)> {
-    let windows = recent.map(|(user, entry)| (user, entry.item)).arrange_by_key_named("Arrange: Windows");
-    windows
-        .clone()
-        .join_core(windows, |_user, a, b| (a < b).then_some((*a, *b)))
-        .count_total()
-        .filter(move |(_, count)| *count >= min_cocount)
-        .flat_map(|((a, b), count)| [((a, b), count), ((b, a), count)])
-}
-
-/// Top-`k` neighbour candidates per item by co-count (ties to the lower item id).
-///
-/// Why not `reduce`: a hot item co-occurs with thousands of items and its co-counts change in nearly every
-/// epoch, so a `reduce` would re-read and re-sort its whole group (and keep a second, sorted copy of every
-/// pair in its arrangement) each time. Only the top-`k` lists are outputs, so [`TopNeighbours`] keeps each
-/// item's partners in an ordered set (pairs sharded by `a`) and, once an epoch is complete, re-lists only
-/// the items an update could have changed, emitting only the differences of their lists.
-pub fn neighbours<'s>(cooccurrence: Coll<'s, ((ItemId, ItemId), isize)>, k: usize) -> Coll<'s, (ItemId, Neighbour)> {
-    type PairUpdate = (((ItemId, ItemId), isize), Epoch, isize);
-    type Out = Vec<((ItemId, Neighbour), Epoch, isize)>;
-    let by_first = Exchange::new(|update: &PairUpdate| (update.0).0 .0.hashed());
-    cooccurrence
-        .inner
-        .unary_frontier::<CapacityContainerBuilder<Out>, _, _, _>(
-            by_first,
-            "TopNeighbours",
-            move |_capability, _info| {
-                let mut state = TopNeighbours::new(k);
-                // Updates not yet complete, by time, with a capability to emit at that time.
-                let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Vec<PairChange>)> = BTreeMap::new();
-                move |(pairs, frontier), output| {
-                    pairs.for_each(|cap, data| {
-                        for (record, time, diff) in data.drain(..) {
-                            let slot = pending.entry(time).or_insert_with(|| (cap.delayed(&time, 0), Vec::new()));
-                            slot.1.push((record, diff));
-                        }
-                    });
-                    // Times are totally ordered: apply every completed time, oldest first.
-                    while let Some(entry) = pending.first_entry() {
-                        let time = *entry.key();
-                        if frontier.less_equal(&time) {
-                            break;
-                        }
-                        let (capability, changes) = entry.remove();
-                        // A count moving c → c+1 within the list retracts and re-lists its neighbour, and the
-                        // boundary entry it pushes out is pulled back in: consolidating the time's changes
-                        // before sending drops that churn (often most of them) from everything downstream.
-                        let mut changed = Vec::new();
-                        state.advance(changes, |record, diff| changed.push((record, diff)));
-                        differential_dataflow::consolidation::consolidate(&mut changed);
-                        let mut session = output.session(&capability);
-                        for (record, diff) in changed {
-                            session.give((record, time, diff));
-                        }
-                    }
-                }
-            },
-        )
-        .as_collection()
-}
-
-/// A change of one co-occurrence count: `((a, b), count)` with its diff.
-type PairChange = (((ItemId, ItemId), isize), isize);
-
-/// One worker's share of the neighbour computation: for each owned item `a`, its partners ordered best
-/// first, and the boundary of its top-`k` (the `k`-th entry, once there are `k`).
-///
-/// Each update retracts or inserts one `(co-count, partner)` entry in an ordered set and emits at most two
-/// changes of the top-`k` list (the entry itself, and the one it pushes out or pulls in across the boundary),
-/// all in `O(log n)`: the work per epoch follows the number of updates, not the number of pairs, although
-/// hot items co-occur with thousands of items and are touched in nearly every epoch.
-struct TopNeighbours {
     k: usize,
-    /// Item id → local slot of an owned item.
-    index: HashMap<ItemId, u32, BuildHasherDefault<IdHasher>>,
-    ids: Vec<ItemId>,
-    /// Per owned item: partners ordered by co-count descending, then item id ascending.
-    partners: Vec<BTreeSet<Entry>>,
-    /// Per owned item: its `k`-th entry when it has at least `k` partners (the last one listed).
-    boundary: Vec<Option<Entry>>,
-}
-
-/// A partner in ranking order: higher co-count first, then lower item id.
-type Entry = (Reverse<u32>, ItemId);
-
-fn listed((Reverse(cocount), item): Entry) -> Neighbour {
-    Neighbour { item, cocount }
-}
-
-impl TopNeighbours {
-    fn new(k: usize) -> Self {
-        TopNeighbours { k, index: HashMap::default(), ids: Vec::new(), partners: Vec::new(), boundary: Vec::new() }
-    }
-
-    fn slot(&mut self, item: ItemId) -> usize {
-        if let Some(&local) = self.index.get(&item) {
-            return local as usize;
-        }
-        let local = self.ids.len();
-        self.index.insert(item, u32::try_from(local).expect("fewer than 2^32 items"));
-        self.ids.push(item);
-        self.partners.push(BTreeSet::new());
-        self.boundary.push(None);
-        local
-    }
-
-    /// Applies one complete time's updates and reports the changes of the top-`k` lists to `emit`.
-    ///
-    /// The input is a function-like collection (one `(key, count)` with multiplicity 1 per live key), so each
-    /// update retracts or inserts exactly one entry; the emitted changes add up to the lists' difference.
-    fn advance(&mut self, pairs: Vec<PairChange>, mut emit: impl FnMut((ItemId, Neighbour), isize)) {
-        if self.k == 0 {
-            return;
-        }
-        for (((a, b), c), diff) in pairs {
-            let slot = self.slot(a);
-            let entry = (Reverse(u32::try_from(c).expect("co-counts are non-negative and below 2^32")), b);
-            if diff > 0 {
-                self.insert(slot, entry, &mut emit);
-            } else {
-                self.remove(slot, entry, &mut emit);
-            }
-        }
-    }
-
-    fn insert(&mut self, slot: usize, entry: Entry, emit: &mut impl FnMut((ItemId, Neighbour), isize)) {
-        let (a, set) = (self.ids[slot], &mut self.partners[slot]);
-        set.insert(entry);
-        match self.boundary[slot] {
-            // Fewer than k before: everything is listed.
-            None => {
-                emit((a, listed(entry)), 1);
-                if set.len() == self.k {
-                    self.boundary[slot] = set.last().copied();
+) -> (PairCounts<'s>, Coll<'s, (ItemId, Neighbour)>) {
+    type WindowUpdate = ((UserId, RecentEntry), Epoch, isize);
+    type PairUpdate = ((ItemId, ItemId), Epoch, isize);
+    let by_user = Exchange::new(|update: &WindowUpdate| (update.0).0.hashed());
+    let pairs = cowindow.inner.unary_frontier::<CapacityContainerBuilder<Vec<PairUpdate>>, _, _, _>(
+        by_user,
+        "UserWindows",
+        move |_capability, _info| {
+            let mut windows = UserWindows::new();
+            let mut pending = Pending::default();
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    for ((user, entry), time, diff) in data.drain(..) {
+                        pending.push(time, || vec![cap.delayed(&time, 0)], (user, entry.item, diff));
+                    }
+                });
+                while let Some((time, capabilities, changes)) = pending.pop_complete(|t| frontier.less_equal(t)) {
+                    let mut session = output.session(&capabilities[0]);
+                    windows.apply(changes, |(pair, diff)| session.give((pair, time, diff)));
                 }
             }
-            // It enters the list and pushes the old k-th entry out.
-            Some(last) if entry < last => {
-                emit((a, listed(entry)), 1);
-                emit((a, listed(last)), -1);
-                self.boundary[slot] = set.range(..last).next_back().copied();
-            }
-            Some(_) => {}
-        }
-    }
+        },
+    );
 
-    fn remove(&mut self, slot: usize, entry: Entry, emit: &mut impl FnMut((ItemId, Neighbour), isize)) {
-        let (a, set) = (self.ids[slot], &mut self.partners[slot]);
-        let was_listed = self.boundary[slot].is_none_or(|last| entry <= last);
-        set.remove(&entry);
-        if !was_listed {
-            return;
-        }
-        emit((a, listed(entry)), -1);
-        if let Some(last) = self.boundary[slot] {
-            // The first entry past the old boundary moves up into the list, if there is one.
-            let next = set.range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded)).next().copied();
-            if let Some(next) = next {
-                emit((a, listed(next)), 1);
-                self.boundary[slot] = Some(next);
-            } else {
-                self.boundary[slot] = None;
+    let by_first = Exchange::new(|update: &PairUpdate| (update.0).0.hashed());
+    let mut builder = OperatorBuilder::new("PartnerLists".to_string(), pairs.scope());
+    let mut input = builder.new_input(pairs, by_first);
+    let (counts_out, counts) = builder.new_output::<Vec<(((ItemId, ItemId), isize), Epoch, isize)>>();
+    let (lists_out, lists) = builder.new_output::<Vec<((ItemId, Neighbour), Epoch, isize)>>();
+    let mut counts_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(counts_out);
+    let mut lists_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(lists_out);
+    builder.build(move |initial| {
+        // Every output is produced at the times of the input: hold nothing from the start.
+        drop(initial);
+        let mut state = PartnerLists::new(k, min_cocount);
+        let mut pending = Pending::default();
+        move |frontiers| {
+            input.for_each(|cap, data| {
+                for (pair, time, diff) in data.drain(..) {
+                    pending.push(time, || vec![cap.delayed(&time, 0), cap.delayed(&time, 1)], (pair, diff));
+                }
+            });
+            while let Some((time, capabilities, changes)) = pending.pop_complete(|t| frontiers[0].less_equal(t)) {
+                let mut counts_active = counts_out.activate();
+                let mut counted = counts_active.session(&capabilities[0]);
+                let mut lists_active = lists_out.activate();
+                let mut listed = lists_active.session(&capabilities[1]);
+                state.apply(
+                    changes,
+                    |record, diff| counted.give((record, time, diff)),
+                    |record, diff| listed.give((record, time, diff)),
+                );
             }
         }
+    });
+    (counts.as_collection(), lists.as_collection())
+}
+
+/// Updates held back until their time is complete, each time with the capabilities to emit at it.
+struct Pending<D> {
+    by_time: BTreeMap<Epoch, (Vec<Capability<Epoch>>, Vec<D>)>,
+}
+
+impl<D> Default for Pending<D> {
+    fn default() -> Self {
+        Pending { by_time: BTreeMap::new() }
     }
 }
 
-/// Hasher for interning dense integer ids: one multiplication (the std SipHash dominated per-pair work).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl<D> Pending<D> {
+    fn push(&mut self, time: Epoch, capabilities: impl FnOnce() -> Vec<Capability<Epoch>>, update: D) {
+        self.by_time.entry(time).or_insert_with(|| (capabilities(), Vec::new())).1.push(update);
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    /// The oldest held time, once `open` (the input frontier) no longer includes it.
+    fn pop_complete(&mut self, open: impl Fn(&Epoch) -> bool) -> Option<(Epoch, Vec<Capability<Epoch>>, Vec<D>)> {
+        let entry = self.by_time.first_entry()?;
+        if open(entry.key()) {
+            return None;
         }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let time = *entry.key();
+        let (capabilities, updates) = entry.remove();
+        Some((time, capabilities, updates))
     }
 }

@@ -23,6 +23,7 @@
 pub mod feed;
 pub mod graph;
 pub mod inputs;
+pub mod partners;
 pub mod recent;
 pub mod reference;
 pub mod run;
