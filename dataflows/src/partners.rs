@@ -148,12 +148,16 @@ impl PartnerLists {
     ) {
         changes.sort_unstable_by_key(|&(pair, _)| pair);
         let mut before: Vec<Entry> = Vec::new();
+        let mut moves: Vec<(ItemId, u32, u32)> = Vec::new();
         let mut at = 0;
         while at < changes.len() {
             let a = changes[at].0 .0;
             let slot = self.slot(a);
-            let mut snapshot = false;
             let partners = &mut self.items[slot];
+            // First every count of the item, in one tight loop of independent hash-map updates (the
+            // lookups miss the cache, and without ranking work between them the misses overlap); then the
+            // ranking, from the old and new counts.
+            moves.clear();
             while at < changes.len() && changes[at].0 .0 == a {
                 let b = changes[at].0 .1;
                 let mut diff = 0;
@@ -161,16 +165,13 @@ impl PartnerLists {
                     diff += changes[at].1;
                     at += 1;
                 }
-                if diff == 0 {
-                    continue;
+                if diff != 0 {
+                    let old = partners.count(b, diff);
+                    moves.push((b, old, (old as isize + diff) as u32));
                 }
-                let old = partners.counts.get(&b).copied().unwrap_or(0);
-                let new = u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32");
-                if new == 0 {
-                    partners.counts.remove(&b);
-                } else {
-                    partners.counts.insert(b, new);
-                }
+            }
+            let mut snapshot = false;
+            for &(b, old, new) in &moves {
                 if old >= self.min_cocount {
                     counted(((a, b), old as isize), -1);
                 }
@@ -217,6 +218,26 @@ impl PartnerLists {
 }
 
 impl Partners {
+    /// Adds `diff` to a partner's co-count (one hash-map probe) and returns the old count.
+    fn count(&mut self, partner: ItemId, diff: isize) -> u32 {
+        use std::collections::hash_map::Entry as Slot;
+        let new = |old: u32| u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32");
+        match self.counts.entry(partner) {
+            Slot::Occupied(mut slot) => {
+                let old = *slot.get();
+                match new(old) {
+                    0 => drop(slot.remove()),
+                    count => *slot.get_mut() = count,
+                }
+                old
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(new(0));
+                0
+            }
+        }
+    }
+
     /// Whether moving a partner from `old` to `new` (either may be ineligible) can change the first `k`.
     fn touches_listed(&self, old: Option<Entry>, new: Option<Entry>, k: usize) -> bool {
         let kth = self.top.get(k.saturating_sub(1)).copied();

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use timely::dataflow::operators::probe::Handle;
 
@@ -36,6 +37,25 @@ struct Captured {
 /// Feeds `batches` (one epoch each) through the graph on `workers` threads and returns the final outputs
 /// when `capture` is set (an empty snapshot otherwise, for timing runs).
 pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, capture: bool) -> Snapshot {
+    run(params, workers, batches, capture, 0).0
+}
+
+/// Feeds `batches` like [`run_batches`] without capturing outputs, and returns the time the batches from
+/// `timed_from` on took: a benchmark can bring the graph to a steady state with a few large epochs first,
+/// then time live-sized ones.
+pub fn time_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, timed_from: usize) -> Duration {
+    run(params, workers, batches, false, timed_from).1
+}
+
+fn run(
+    params: &Params,
+    workers: usize,
+    batches: Vec<Vec<Op>>,
+    capture: bool,
+    timed_from: usize,
+) -> (Snapshot, Duration) {
+    let started: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let start = started.clone();
     let captured = Arc::new(Captured::default());
     let shared_batches = Arc::new(batches);
     let config = timely::Config::process(workers.max(1));
@@ -69,6 +89,9 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
         let (index, peers) = (worker.index(), worker.peers());
         let mut feed = EventFeed::for_params(&params);
         for (epoch, batch) in shared_batches.iter().enumerate() {
+            if epoch == timed_from && index == 0 {
+                *start.lock().unwrap() = Some(Instant::now());
+            }
             let next = epoch as u64 + 1;
             inputs.apply_epoch(&mut feed, batch, index, peers, next);
             worker.step_while(|| probe.less_than(&next));
@@ -77,9 +100,10 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
         while worker.step_or_park(None) {}
     })
     .expect("timely workers");
+    let elapsed = started.lock().unwrap().map(|t| t.elapsed()).unwrap_or_default();
 
     if !capture {
-        return Snapshot::default();
+        return (Snapshot::default(), elapsed);
     }
     let mut snap = Snapshot {
         item_users: single(take(&captured.item_users)),
@@ -114,7 +138,7 @@ pub fn run_batches(params: &Params, workers: usize, batches: Vec<Vec<Op>>, captu
         }
     }
     snap.sort_neighbours();
-    snap
+    (snap, elapsed)
 }
 
 /// Whether worker `index` of `peers` feeds `op`: a user's operations go to one worker, chosen by a

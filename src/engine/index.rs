@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 use dataflows::{Affinity, EventTypeId, ItemId, Neighbour, RecentEntry, UserId};
@@ -40,6 +40,11 @@ fn apply_window(windows: &DashMap<UserId, Multi<RecentEntry>>, user: UserId, ent
     }
 }
 
+/// The order of neighbour lists: most co-occurring first, ties to the lower id.
+fn rank(n: &Neighbour) -> (Reverse<u32>, ItemId) {
+    (Reverse(n.cocount), n.item)
+}
+
 /// Items ranked by distinct users, per event type.
 type PopularityRanks = HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>;
 
@@ -53,9 +58,10 @@ pub struct ServingIndex {
     recent: DashMap<UserId, Multi<RecentEntry>>,
     /// Per user, the history windows of every event type (entries carry their type).
     typed_recent: DashMap<UserId, Multi<RecentEntry>>,
-    /// Per item, its candidates with multiplicities: a map, because hot items' lists hold hundreds of
-    /// entries and change in every epoch.
-    neighbours: DashMap<ItemId, HashMap<Neighbour, isize>>,
+    /// Per item, its candidates best first (co-count descending, then item id), replaced whole by the one
+    /// worker that owns the item for each batch of its changes: readers share the list without copying or
+    /// sorting it, which they do for every history item of every query.
+    neighbours: DashMap<ItemId, Arc<[Neighbour]>>,
     affinity: DashMap<UserId, HashMap<ItemId, Multi<Affinity>>>,
     /// Per item `a`: how often each `(b, distance)` followed it.
     transitions: DashMap<ItemId, HashMap<(ItemId, u8), i64>>,
@@ -134,18 +140,56 @@ impl ServingIndex {
         entries
     }
 
-    /// Applies a change of an item's neighbours.
-    pub fn apply_neighbour(&self, item: ItemId, neighbour: Neighbour, diff: isize) {
-        let mut list = self.neighbours.entry(item).or_default();
-        let slot = list.entry(neighbour).or_insert(0);
-        *slot += diff;
-        if *slot == 0 {
-            list.remove(&neighbour);
+    /// Applies a batch of changes of items' neighbour lists, as one worker emits them (each item's changes
+    /// next to each other): each item's list is rebuilt once per run of its changes, by one merge.
+    pub fn apply_neighbours<'a>(
+        &self,
+        updates: impl IntoIterator<Item = &'a ((ItemId, Neighbour), dataflows::Epoch, isize)>,
+    ) {
+        let mut run: Vec<(Neighbour, isize)> = Vec::new();
+        let mut current = None;
+        for &((item, neighbour), _, diff) in updates {
+            if current != Some(item) {
+                if let Some(previous) = current {
+                    self.apply_neighbour_run(previous, &mut run);
+                }
+                current = Some(item);
+            }
+            run.push((neighbour, diff));
         }
-        let empty = list.is_empty();
-        drop(list);
-        if empty {
-            self.neighbours.remove_if(&item, |_, l| l.is_empty());
+        if let Some(item) = current {
+            self.apply_neighbour_run(item, &mut run);
+        }
+    }
+
+    fn apply_neighbour_run(&self, item: ItemId, changes: &mut Vec<(Neighbour, isize)>) {
+        changes.sort_unstable_by_key(|(n, _)| rank(n));
+        let old = self.neighbours.get(&item).map(|l| l.clone());
+        let old = old.as_deref().unwrap_or(&[]);
+        let mut merged = Vec::with_capacity(old.len() + changes.len());
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < changes.len() {
+            let take_old = j == changes.len() || (i < old.len() && rank(&old[i]) <= rank(&changes[j].0));
+            let (neighbour, mut count) = if take_old {
+                i += 1;
+                (old[i - 1], 1)
+            } else {
+                j += 1;
+                changes[j - 1]
+            };
+            while j < changes.len() && changes[j].0 == neighbour {
+                count += changes[j].1;
+                j += 1;
+            }
+            if count > 0 {
+                merged.push(neighbour);
+            }
+        }
+        changes.clear();
+        if merged.is_empty() {
+            self.neighbours.remove(&item);
+        } else {
+            self.neighbours.insert(item, merged.into());
         }
     }
 
@@ -315,15 +359,9 @@ impl ServingIndex {
         entries
     }
 
-    /// An item's neighbour candidates (most co-occurring first).
-    pub fn neighbours(&self, item: ItemId) -> Vec<Neighbour> {
-        let mut list: Vec<Neighbour> = self
-            .neighbours
-            .get(&item)
-            .map(|l| l.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect())
-            .unwrap_or_default();
-        list.sort_by(|a, b| b.cocount.cmp(&a.cocount).then(a.item.cmp(&b.item)));
-        list
+    /// An item's neighbour candidates (most co-occurring first, ties to the lower id).
+    pub fn neighbours(&self, item: ItemId) -> Arc<[Neighbour]> {
+        self.neighbours.get(&item).map(|l| l.clone()).unwrap_or_else(|| Arc::new([]))
     }
 
     /// A user's affinity for every item they interacted with (the items they have seen).
@@ -367,4 +405,55 @@ pub struct IndexSizes {
     pub items_with_neighbours: usize,
     /// (item, event type) popularity entries.
     pub items_counted: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        /// Lists change by their consolidated differences, emitted in any order and cut into batches at any
+        /// point (a batch may end between an item's retraction and its insertion); after every step the
+        /// index holds exactly the new lists, best first.
+        #[test]
+        fn neighbour_lists_follow_their_changes(
+            steps in proptest::collection::vec(
+                (proptest::collection::vec((0u32..3, 0u32..6, 1u32..4), 0..12), any::<u64>(), 0usize..8),
+                1..10,
+            ),
+        ) {
+            let index = ServingIndex::default();
+            let mut lists: BTreeMap<ItemId, BTreeSet<Neighbour>> = BTreeMap::new();
+            for (entries, shuffle, cut) in steps {
+                let mut next: BTreeMap<ItemId, BTreeSet<Neighbour>> = BTreeMap::new();
+                for (item, partner, cocount) in entries {
+                    let list = next.entry(item).or_default();
+                    if !list.iter().any(|n| n.item == partner) {
+                        list.insert(Neighbour { item: partner, cocount });
+                    }
+                }
+                // The differences, grouped by item as a worker emits them, in a scrambled order within each item.
+                let mut changes = Vec::new();
+                for item in lists.keys().chain(next.keys()).copied().collect::<BTreeSet<_>>() {
+                    let (old, new) = (lists.get(&item).cloned().unwrap_or_default(), next.get(&item).cloned().unwrap_or_default());
+                    let mut diff: Vec<_> = old.difference(&new).map(|n| ((item, *n), 0u64, -1isize))
+                        .chain(new.difference(&old).map(|n| ((item, *n), 0u64, 1isize))).collect();
+                    let rotate = (shuffle as usize) % diff.len().max(1);
+                    diff.rotate_left(rotate);
+                    changes.extend(diff);
+                }
+                let cut = cut.min(changes.len());
+                index.apply_neighbours(&changes[..cut]);
+                index.apply_neighbours(&changes[cut..]);
+                for item in 0..3 {
+                    let mut expected: Vec<Neighbour> = next.get(&item).map(|l| l.iter().copied().collect()).unwrap_or_default();
+                    expected.sort_by_key(rank);
+                    prop_assert_eq!(index.neighbours(item).to_vec(), expected);
+                }
+                lists = next;
+            }
+        }
+    }
 }

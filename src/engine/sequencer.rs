@@ -92,11 +92,13 @@ impl Sequencer {
                 .map_err(|e| anyhow::anyhow!("log record {lsn}: {e}"))?;
             count += 1;
             if ops.len() >= epoch_records.max(1) {
-                self.send_epoch(&ops);
+                let changes = self.input_changes(&ops);
+                self.send(changes);
                 ops.clear();
             }
         }
-        self.send_epoch(&ops);
+        let changes = self.input_changes(&ops);
+        self.send(changes);
         self.acknowledged.store(self.epoch, Ordering::Release);
         Ok(count)
     }
@@ -109,13 +111,6 @@ impl Sequencer {
                 Ok(c) => c,
                 Err(_) => break,
             };
-            // Backpressure and adaptive batching: while the workers are still busy with the previous
-            // epoch, submissions queue up here and then go into the next epoch together, so epochs grow
-            // exactly as much as the dataflow needs to keep up, and acknowledged events are never far
-            // ahead of what queries see.
-            let waited = std::time::Instant::now();
-            self.wait_for_workers(1);
-            let waited = waited.elapsed();
             let mut group = Vec::new();
             let mut size = 0;
             let mut read_log = None;
@@ -139,15 +134,21 @@ impl Sequencer {
                     next = commands.try_recv().ok();
                 }
             }
+            // The group is made durable and turned into input changes while the workers are still busy
+            // with the previous epoch; it is sent, and acknowledged, once they have published that one.
+            // Backpressure and adaptive batching: while the workers are busy, submissions queue up and then
+            // go into the next epoch together, so epochs grow exactly as much as the dataflow needs to keep
+            // up, and acknowledged events are never more than one epoch ahead of what queries see.
             let committed = std::time::Instant::now();
-            self.commit(group);
-            tracing::debug!(
-                epoch = self.epoch,
-                records = size,
-                wait_ms = waited.as_secs_f64() * 1e3,
-                commit_ms = committed.elapsed().as_secs_f64() * 1e3,
-                "epoch"
-            );
+            let prepared = self.commit(group);
+            let commit_ms = committed.elapsed().as_secs_f64() * 1e3;
+            let waited = std::time::Instant::now();
+            self.wait_for_workers(1);
+            let wait_ms = waited.elapsed().as_secs_f64() * 1e3;
+            if let Some(prepared) = prepared {
+                self.publish(prepared);
+            }
+            tracing::debug!(epoch = self.epoch, records = size, commit_ms, wait_ms, "epoch");
             if let Some(reply) = read_log {
                 let _ = reply.send(self.log.flush().and_then(|()| self.log.read_from(0)));
             }
@@ -163,16 +164,17 @@ impl Sequencer {
         }
     }
 
-    /// Logs, syncs, feeds and acknowledges one group of submissions as one epoch.
-    fn commit(&mut self, group: Vec<(Vec<Submission>, AckSender)>) {
+    /// Logs and syncs one group of submissions and turns it into the next epoch's input changes; failures
+    /// are acknowledged at once, successes only when [`Self::publish`] sends the epoch.
+    fn commit(&mut self, group: Vec<(Vec<Submission>, AckSender)>) -> Option<Prepared> {
         if group.is_empty() {
-            return;
+            return None;
         }
         if let Some(reason) = &self.failed {
             for (_, ack) in group {
                 let _ = ack.send(Err(reason.clone()));
             }
-            return;
+            return None;
         }
         let mut records = Vec::new();
         let mut ops = Vec::new();
@@ -203,22 +205,28 @@ impl Sequencer {
             for (_, ack) in group {
                 let _ = ack.send(Err(reason.clone()));
             }
-            return;
+            return None;
         }
-        self.send_epoch(&ops);
+        let changes = self.input_changes(&ops);
+        Some(Prepared { ops, changes, acks: group.into_iter().map(|(_, ack)| ack).collect() })
+    }
+
+    /// Sends a prepared epoch to the workers, records which epoch each write went into, and acknowledges.
+    fn publish(&mut self, prepared: Prepared) {
+        let Prepared { ops, changes, acks } = prepared;
+        self.send(changes);
         let epoch = self.epoch;
         for op in &ops {
             self.writes.record(op, epoch);
         }
         self.acknowledged.store(epoch, Ordering::Release);
-        for (_, ack) in group {
+        for ack in acks {
             let _ = ack.send(Ok(epoch));
         }
     }
 
-    /// Turns operations into input changes and sends them to the workers as the next epoch.
-    fn send_epoch(&mut self, ops: &[Op]) {
-        self.epoch += 1;
+    /// Turns operations into the next epoch's input changes, one share per worker.
+    fn input_changes(&mut self, ops: &[Op]) -> Vec<InputChanges> {
         let mut changes = InputChanges::default();
         let index = &self.workers.shared.index;
         for op in ops {
@@ -234,20 +242,34 @@ impl Sequencer {
         let mut transitions = split(changes.transitions, n);
         let mut typed_recent = split(changes.typed_recent, n);
         let mut contexts = split(changes.contexts, n);
-        for (w, sender) in self.workers.senders.iter().enumerate() {
-            let changes = InputChanges {
+        (0..n)
+            .map(|w| InputChanges {
                 events: std::mem::take(&mut events[w]),
                 recent: std::mem::take(&mut recent[w]),
                 cowindow: std::mem::take(&mut cowindow[w]),
                 transitions: std::mem::take(&mut transitions[w]),
                 typed_recent: std::mem::take(&mut typed_recent[w]),
                 contexts: std::mem::take(&mut contexts[w]),
-            };
+            })
+            .collect()
+    }
+
+    /// Sends each worker its share as the next epoch and wakes them.
+    fn send(&mut self, shares: Vec<InputChanges>) {
+        self.epoch += 1;
+        for (sender, changes) in self.workers.senders.iter().zip(shares) {
             // A send fails only when the workers are gone (shutting down); nothing to do then.
             let _ = sender.send(WorkerMsg::Epoch { epoch: self.epoch, changes });
         }
         self.workers.shared.wake();
     }
+}
+
+/// A group of submissions made durable and turned into input changes, waiting to be sent as an epoch.
+struct Prepared {
+    ops: Vec<Op>,
+    changes: Vec<InputChanges>,
+    acks: Vec<AckSender>,
 }
 
 /// Splits `items` into `n` nearly equal parts, so every worker shares the input work.

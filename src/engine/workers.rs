@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use dataflows::inputs::GraphInputs;
 use dataflows::{Epoch, InputChanges, Params};
+use timely::dataflow::operators::core::Inspect;
 use timely::dataflow::operators::probe::Handle;
+use timely::dataflow::operators::Probe;
 use timely::WorkerConfig;
 
 use super::index::ServingIndex;
@@ -155,7 +157,14 @@ fn run_worker(
         let s = sink.clone();
         out.recent.inspect(move |((u, e), _, d)| s.apply_recent(*u, *e, *d)).probe_with(&probe);
         let s = sink.clone();
-        out.neighbours.inspect(move |((i, n), _, d)| s.apply_neighbour(*i, *n, *d)).probe_with(&probe);
+        out.neighbours
+            .inner
+            .inspect_core(move |event| {
+                if let Ok((_, updates)) = event {
+                    s.apply_neighbours(updates);
+                }
+            })
+            .probe_with(&probe);
         let s = sink.clone();
         out.window_counts.inspect(move |((i, c), _, d)| s.apply_window_count(*i, *c, *d)).probe_with(&probe);
         let s = sink.clone();
