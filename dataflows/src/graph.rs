@@ -20,18 +20,16 @@
 //! their own state ([`crate::partners`] says why): they rely on the epoch being totally ordered, as
 //! [`Epoch`] is.
 
-use std::collections::BTreeMap;
-
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::hashable::Hashable;
-use differential_dataflow::operators::{CountTotal, ThresholdTotal};
+use differential_dataflow::operators::CountTotal;
 use differential_dataflow::VecCollection;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::{Operator, OutputBuilder};
-use timely::dataflow::operators::Capability;
 
+use crate::keyed::{count_by_key, distinct_by_key, fold_by_key, Pending};
 use crate::partners::{PartnerLists, UserWindows};
 use crate::score;
 use crate::types::*;
@@ -115,10 +113,10 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
         cowindow
     };
     let affinity = affinity(events, params.affinity.clone());
-    let window_counts = cowindow.clone().map(|(_, entry)| entry.item).count_total();
+    let window_counts = count_by_key(cowindow.clone().map(|(_, entry)| entry.item), "WindowCounts");
     let (cooccurrence, neighbours) = cooccurrence(cowindow, params.min_cocount, params.neighbours);
-    let transitions = transitions.count_total();
-    let context_counts = contexts.count_total();
+    let transitions = count_by_key(transitions, "Transitions");
+    let context_counts = count_by_key(contexts, "ContextCounts");
     Outputs {
         item_users,
         item_events,
@@ -166,43 +164,41 @@ pub fn without_extreme_users<'s>(
 /// The `ANY_EVENT_TYPE` rows are derived from the per-type ones rather than by duplicating every event
 /// under a second key: event counts sum the per-type counts' (few) changes, and distinct users per item
 /// deduplicate the per-type distinct `(item, user)` rows, which are already fewer than the events. Distinct
-/// uses `distinct_total` (one arrangement, no output trace) since epochs are totally ordered.
+/// and counts are hash-map tallies ([`count_by_key`], [`distinct_by_key`]) since epochs are totally ordered.
 pub fn popularity<'s>(events: Coll<'s, Interaction>) -> (ItemTypeCounts<'s>, ItemTypeCounts<'s>) {
-    let per_type_events = events.clone().map(|e| (e.item, e.event_type)).count_total();
+    let per_type_events = count_by_key(events.clone().map(|e| (e.item, e.event_type)), "ItemEvents");
     let item_events = per_type_events.clone().concat(sum_over_types(per_type_events));
 
-    let type_users = events.map(|e| ((e.item, e.event_type), e.user)).distinct_total();
-    let any_users = type_users
-        .clone()
-        .map(|((item, _), user)| (item, user))
-        .distinct_total()
-        .map(|(item, _)| (item, ANY_EVENT_TYPE))
-        .count_total();
-    let item_users = type_users.map(|(key, _)| key).count_total().concat(any_users);
+    let type_users = distinct_by_key(events.map(|e| ((e.item, e.event_type), e.user)), "ItemTypeUsers");
+    let any_users = count_by_key(
+        distinct_by_key(type_users.clone().map(|((item, _), user)| (item, user)), "ItemUsers")
+            .map(|(item, _)| (item, ANY_EVENT_TYPE)),
+        "ItemUsersAny",
+    );
+    let item_users = count_by_key(type_users.map(|(key, _)| key), "ItemTypeUserCounts").concat(any_users);
     (item_users, item_events)
 }
 
 /// `(item, ANY_EVENT_TYPE)` totals of per-type counts: each count change `±((item, type), n)` contributes
 /// `±n` to the item's total, so only the per-type changes are re-counted, not the events.
 fn sum_over_types<'s>(per_type: Coll<'s, ((ItemId, EventTypeId), isize)>) -> Coll<'s, ((ItemId, EventTypeId), isize)> {
-    per_type.explode(|((item, _), n)| Some(((item, ANY_EVENT_TYPE), n))).count_total()
+    count_by_key(per_type.explode(|((item, _), n)| Some(((item, ANY_EVENT_TYPE), n))), "ItemEventsAny")
 }
 
 /// Events per (item, time bucket of width `bucket_secs`).
 pub fn trend_buckets<'s>(events: Coll<'s, Interaction>, bucket_secs: Seconds) -> Coll<'s, ((ItemId, i64), isize)> {
-    events.map(move |e| (e.item, score::trend_bucket(e.timestamp, bucket_secs))).count_total()
+    count_by_key(events.map(move |e| (e.item, score::trend_bucket(e.timestamp, bucket_secs))), "TrendBuckets")
 }
 
 /// Decayed user–item affinity, recomputed per (user, item) from its integer event counts.
+///
+/// A [`fold_by_key`] rather than `reduce`: every event touches its key, and `reduce` paid for it with
+/// cursor seeks through the input and output traces of every key (a quarter of the graph's time on live
+/// epochs); the fold keeps each key's events in a hash map and recomputes from them.
 pub fn affinity<'s>(events: Coll<'s, Interaction>, params: AffinityParams) -> Coll<'s, ((UserId, ItemId), Affinity)> {
-    events.map(|e| ((e.user, e.item), (e.timestamp, e.event_type))).reduce_named(
-        "Affinity",
-        move |_key, input, output| {
-            if let Some(a) = score::affinity(input.iter().map(|(v, n)| (*v, *n)), &params) {
-                output.push((a, 1));
-            }
-        },
-    )
+    fold_by_key(events.map(|e| ((e.user, e.item), (e.timestamp, e.event_type))), "Affinity", move |values| {
+        score::affinity(values.iter().map(|(v, n)| (v, *n)), &params)
+    })
 }
 
 /// Co-occurrence counts of ordered item pairs within users' co-occurrence windows (mirrored: `c(a, b)` and
@@ -277,32 +273,4 @@ pub fn cooccurrence<'s>(
         }
     });
     (counts.as_collection(), lists.as_collection())
-}
-
-/// Updates held back until their time is complete, each time with the capabilities to emit at it.
-struct Pending<D> {
-    by_time: BTreeMap<Epoch, (Vec<Capability<Epoch>>, Vec<D>)>,
-}
-
-impl<D> Default for Pending<D> {
-    fn default() -> Self {
-        Pending { by_time: BTreeMap::new() }
-    }
-}
-
-impl<D> Pending<D> {
-    fn push(&mut self, time: Epoch, capabilities: impl FnOnce() -> Vec<Capability<Epoch>>, update: D) {
-        self.by_time.entry(time).or_insert_with(|| (capabilities(), Vec::new())).1.push(update);
-    }
-
-    /// The oldest held time, once `open` (the input frontier) no longer includes it.
-    fn pop_complete(&mut self, open: impl Fn(&Epoch) -> bool) -> Option<(Epoch, Vec<Capability<Epoch>>, Vec<D>)> {
-        let entry = self.by_time.first_entry()?;
-        if open(entry.key()) {
-            return None;
-        }
-        let time = *entry.key();
-        let (capabilities, updates) = entry.remove();
-        Some((time, capabilities, updates))
-    }
 }

@@ -11,6 +11,8 @@
 //! - [`inputs`]: the graph's input sessions, fed from input changes.
 //! - [`graph`]: the differential operators (popularity, trend buckets, affinity, co-occurrence) and the
 //!   custom timely operator that maintains top-K neighbours.
+//! - [`keyed`], [`partners`]: timely operators with their own keyed state (the affinity fold, co-occurrence
+//!   and neighbour lists), for what differential's `reduce` and traces made too slow on live epochs.
 //! - [`score`]: the pure arithmetic shared by the graph and the reference model.
 //! - [`reference`]: the same outputs recomputed from scratch with maps and loops; property tests compare.
 //! - [`synthetic`]: seeded Zipf streams for benchmarks.
@@ -23,6 +25,7 @@
 pub mod feed;
 pub mod graph;
 pub mod inputs;
+pub mod keyed;
 pub mod partners;
 pub mod recent;
 pub mod reference;

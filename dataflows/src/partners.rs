@@ -16,7 +16,8 @@
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use rustc_hash::FxBuildHasher;
 
 use crate::types::{ItemId, Neighbour, UserId};
 
@@ -27,7 +28,7 @@ pub type PairDelta = ((ItemId, ItemId), isize);
 /// multiplicity is 1, but the arithmetic below is exact for any multiplicities).
 #[derive(Default)]
 pub struct UserWindows {
-    windows: HashMap<UserId, Vec<(ItemId, isize)>, BuildHasherDefault<IdHasher>>,
+    windows: HashMap<UserId, Vec<(ItemId, isize)>, FxBuildHasher>,
 }
 
 impl UserWindows {
@@ -108,13 +109,16 @@ pub struct PartnerLists {
     min_cocount: u32,
     /// Entries kept in `top` at most (`k` plus the reserve).
     capacity: usize,
-    slots: HashMap<ItemId, u32, BuildHasherDefault<IdHasher>>,
+    slots: HashMap<ItemId, u32, FxBuildHasher>,
     items: Vec<Partners>,
+    /// The buffer a merge of counts writes into (then swapped with the item's counts).
+    scratch: Vec<(ItemId, u32)>,
 }
 
 #[derive(Default)]
 struct Partners {
-    counts: HashMap<ItemId, u32, BuildHasherDefault<IdHasher>>,
+    /// Every partner's co-count, sorted by partner.
+    counts: Vec<(ItemId, u32)>,
     /// Partners with a co-count of at least `min_cocount`.
     eligible: usize,
     top: Vec<Entry>,
@@ -134,6 +138,7 @@ impl PartnerLists {
             capacity: k + reserve,
             slots: HashMap::default(),
             items: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -149,15 +154,15 @@ impl PartnerLists {
         changes.sort_unstable_by_key(|&(pair, _)| pair);
         let mut before: Vec<Entry> = Vec::new();
         let mut moves: Vec<(ItemId, u32, u32)> = Vec::new();
+        let mut run: Vec<(ItemId, isize)> = Vec::new();
         let mut at = 0;
         while at < changes.len() {
             let a = changes[at].0 .0;
             let slot = self.slot(a);
             let partners = &mut self.items[slot];
-            // First every count of the item, in one tight loop of independent hash-map updates (the
-            // lookups miss the cache, and without ranking work between them the misses overlap); then the
-            // ranking, from the old and new counts.
+            // First every count of the item, then the ranking, from the old and new counts.
             moves.clear();
+            run.clear();
             while at < changes.len() && changes[at].0 .0 == a {
                 let b = changes[at].0 .1;
                 let mut diff = 0;
@@ -166,10 +171,10 @@ impl PartnerLists {
                     at += 1;
                 }
                 if diff != 0 {
-                    let old = partners.count(b, diff);
-                    moves.push((b, old, (old as isize + diff) as u32));
+                    run.push((b, diff));
                 }
             }
+            partners.count(&run, &mut moves, &mut self.scratch);
             let mut snapshot = false;
             for &(b, old, new) in &moves {
                 if old >= self.min_cocount {
@@ -201,7 +206,7 @@ impl PartnerLists {
             }
             if partners.counts.is_empty() {
                 partners.top = Vec::new();
-                partners.counts = HashMap::default();
+                partners.counts = Vec::new();
             }
         }
     }
@@ -218,22 +223,67 @@ impl PartnerLists {
 }
 
 impl Partners {
-    /// Adds `diff` to a partner's co-count (one hash-map probe) and returns the old count.
-    fn count(&mut self, partner: ItemId, diff: isize) -> u32 {
-        use std::collections::hash_map::Entry as Slot;
-        let new = |old: u32| u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32");
-        match self.counts.entry(partner) {
-            Slot::Occupied(mut slot) => {
-                let old = *slot.get();
-                match new(old) {
-                    0 => drop(slot.remove()),
-                    count => *slot.get_mut() = count,
+    /// Adds each `(partner, diff)` of `run` (sorted by partner) to the co-counts and reports every
+    /// `(partner, old, new)` to `moves`.
+    ///
+    /// Why a sorted vector and not a hash map: the counts of all pairs are far larger than the caches, so
+    /// every hash probe was a cache miss (most of this operator's time). A hot item gets thousands of changes
+    /// per epoch, which one sequential merge applies far faster; an item with few changes against many
+    /// partners is binary-searched instead.
+    fn count(
+        &mut self,
+        run: &[(ItemId, isize)],
+        moves: &mut Vec<(ItemId, u32, u32)>,
+        scratch: &mut Vec<(ItemId, u32)>,
+    ) {
+        let add =
+            |old: u32, diff: isize| u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32");
+        if run.len() * 16 >= self.counts.len() {
+            scratch.clear();
+            scratch.reserve(self.counts.len() + run.len());
+            let mut old = self.counts.iter().copied().peekable();
+            for &(b, diff) in run {
+                while let Some(&(c, n)) = old.peek() {
+                    if c >= b {
+                        break;
+                    }
+                    scratch.push((c, n));
+                    old.next();
                 }
-                old
+                let before = match old.peek() {
+                    Some(&(c, n)) if c == b => {
+                        old.next();
+                        n
+                    }
+                    _ => 0,
+                };
+                let after = add(before, diff);
+                if after > 0 {
+                    scratch.push((b, after));
+                }
+                moves.push((b, before, after));
             }
-            Slot::Vacant(slot) => {
-                slot.insert(new(0));
-                0
+            scratch.extend(old);
+            std::mem::swap(&mut self.counts, scratch);
+        } else {
+            for &(b, diff) in run {
+                match self.counts.binary_search_by_key(&b, |&(c, _)| c) {
+                    Ok(at) => {
+                        let before = self.counts[at].1;
+                        let after = add(before, diff);
+                        if after == 0 {
+                            self.counts.remove(at);
+                        } else {
+                            self.counts[at].1 = after;
+                        }
+                        moves.push((b, before, after));
+                    }
+                    Err(at) => {
+                        let after = add(0, diff);
+                        self.counts.insert(at, (b, after));
+                        moves.push((b, 0, after));
+                    }
+                }
             }
         }
     }
@@ -317,7 +367,7 @@ impl Partners {
         let mut outside: Vec<Entry> = self
             .counts
             .iter()
-            .map(|(&b, &c)| (Reverse(c), b))
+            .map(|&(b, c)| (Reverse(c), b))
             .filter(|e| e.0 .0 >= min_cocount && last.is_none_or(|last| *e > last))
             .collect();
         if outside.len() > want {
@@ -357,26 +407,6 @@ fn diff_sorted(before: &[Entry], after: &[Entry], mut emit: impl FnMut(Entry, is
             }
             (None, None) => unreachable!(),
         }
-    }
-}
-
-/// Hasher for dense integer ids: one multiplication (SipHash dominated per-pair work).
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

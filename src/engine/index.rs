@@ -14,6 +14,11 @@ use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 use dataflows::{Affinity, EventTypeId, ItemId, Neighbour, RecentEntry, UserId};
+use rustc_hash::{FxBuildHasher, FxHashMap};
+
+/// A concurrent map keyed by dense ids the engine assigns (never by strings from requests), so a fast
+/// non-keyed hash is safe: the default SipHash was a visible share of applying output updates.
+type IdMap<K, V> = DashMap<K, V, FxBuildHasher>;
 
 /// A multiset of values under one key: values with their multiplicities.
 type Multi<V> = Vec<(V, isize)>;
@@ -30,7 +35,7 @@ fn apply_multi<V: PartialEq>(list: &mut Multi<V>, value: V, diff: isize) {
 }
 
 /// Applies a window change to one of the per-user window maps, dropping users whose window empties.
-fn apply_window(windows: &DashMap<UserId, Multi<RecentEntry>>, user: UserId, entry: RecentEntry, diff: isize) {
+fn apply_window(windows: &IdMap<UserId, Multi<RecentEntry>>, user: UserId, entry: RecentEntry, diff: isize) {
     let mut list = windows.entry(user).or_default();
     apply_multi(&mut list, entry, diff);
     let empty = list.is_empty();
@@ -51,27 +56,27 @@ type PopularityRanks = HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>;
 /// Everything queries read.
 #[derive(Default)]
 pub struct ServingIndex {
-    item_users: DashMap<(ItemId, EventTypeId), i64>,
-    item_events: DashMap<(ItemId, EventTypeId), i64>,
+    item_users: IdMap<(ItemId, EventTypeId), i64>,
+    item_events: IdMap<(ItemId, EventTypeId), i64>,
     popular: Mutex<PopularityRanks>,
-    trend: Mutex<BTreeMap<i64, HashMap<ItemId, i64>>>,
-    recent: DashMap<UserId, Multi<RecentEntry>>,
+    trend: Mutex<BTreeMap<i64, FxHashMap<ItemId, i64>>>,
+    recent: IdMap<UserId, Multi<RecentEntry>>,
     /// Per user, the history windows of every event type (entries carry their type).
-    typed_recent: DashMap<UserId, Multi<RecentEntry>>,
+    typed_recent: IdMap<UserId, Multi<RecentEntry>>,
     /// Per item, its candidates best first (co-count descending, then item id), replaced whole by the one
     /// worker that owns the item for each batch of its changes: readers share the list without copying or
     /// sorting it, which they do for every history item of every query.
-    neighbours: DashMap<ItemId, Arc<[Neighbour]>>,
-    affinity: DashMap<UserId, HashMap<ItemId, Multi<Affinity>>>,
+    neighbours: IdMap<ItemId, Arc<[Neighbour]>>,
+    affinity: IdMap<UserId, FxHashMap<ItemId, Multi<Affinity>>>,
     /// Per item `a`: how often each `(b, distance)` followed it.
-    transitions: DashMap<ItemId, HashMap<(ItemId, u8), i64>>,
+    transitions: IdMap<ItemId, FxHashMap<(ItemId, u8), i64>>,
     /// Window count per dense item id: read for every candidate of every query, so a plain array.
     window_counts: std::sync::RwLock<Vec<AtomicI64>>,
     clock: AtomicI64,
     /// Live interactions per (item, context value).
-    contexts: DashMap<(ItemId, dataflows::ContextId), i64>,
+    contexts: IdMap<(ItemId, dataflows::ContextId), i64>,
     /// Live interactions per context value, over all items.
-    context_totals: DashMap<dataflows::ContextId, i64>,
+    context_totals: IdMap<dataflows::ContextId, i64>,
     /// Live interactions in all.
     total_events: AtomicI64,
 }
@@ -345,7 +350,7 @@ impl ServingIndex {
     /// The per-item counts of the trend buckets `from..=to`.
     pub fn trend_buckets(&self, from: i64, to: i64) -> BTreeMap<i64, HashMap<ItemId, i64>> {
         let trend = self.trend.lock().unwrap();
-        trend.range(from..=to).map(|(b, m)| (*b, m.clone())).collect()
+        trend.range(from..=to).map(|(b, m)| (*b, m.iter().map(|(i, c)| (*i, *c)).collect())).collect()
     }
 
     /// A user's recent window, oldest first.

@@ -359,8 +359,8 @@ fn live_interactions(reader: crate::storage::log::LogReader) -> anyhow::Result<V
 /// The epoch of each user's and item's newest acknowledged write: what a query about them waits for.
 #[derive(Default)]
 pub struct WriteEpochs {
-    users: dashmap::DashMap<dataflows::UserId, Epoch>,
-    items: dashmap::DashMap<dataflows::ItemId, Epoch>,
+    users: dashmap::DashMap<dataflows::UserId, Epoch, rustc_hash::FxBuildHasher>,
+    items: dashmap::DashMap<dataflows::ItemId, Epoch, rustc_hash::FxBuildHasher>,
     /// A write that touches everyone (a clear): every query waits for it.
     everyone: AtomicU64,
 }
