@@ -49,6 +49,9 @@ impl<D> Pending<D> {
     }
 }
 
+/// A key's values (ascending, with multiplicities) and the output last computed from them.
+type Folded<V, O> = (Vec<(V, isize)>, Option<O>);
+
 /// For each key, `f` of its current values (a multiset: ascending values with positive multiplicities),
 /// kept as a collection of `(key, output)`: when a time changes a key's values, the old output is retracted
 /// and the new one inserted. `f` returning `None` means no output for the key.
@@ -67,7 +70,7 @@ where
     input
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<((K, O), Epoch, isize)>>, _, _, _>(by_key, name, move |_, _| {
-            let mut state: HashMap<K, (Vec<(V, isize)>, Option<O>), FxBuildHasher> = HashMap::default();
+            let mut state: HashMap<K, Folded<V, O>, FxBuildHasher> = HashMap::default();
             let mut pending = Pending::default();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
