@@ -111,8 +111,13 @@ pub struct PartnerLists {
     capacity: usize,
     slots: HashMap<ItemId, u32, FxBuildHasher>,
     items: Vec<Partners>,
+    /// The item of each slot.
+    ids: Vec<ItemId>,
     /// The buffer a merge of counts writes into (then swapped with the item's counts).
     scratch: Vec<(ItemId, u32)>,
+    /// A time's changes `(partner, diff)` grouped by slot, and where each slot's group starts (reused).
+    grouped: Vec<(ItemId, isize)>,
+    starts: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -138,7 +143,10 @@ impl PartnerLists {
             capacity: k + reserve,
             slots: HashMap::default(),
             items: Vec::new(),
+            ids: Vec::new(),
             scratch: Vec::new(),
+            grouped: Vec::new(),
+            starts: Vec::new(),
         }
     }
 
@@ -147,27 +155,54 @@ impl PartnerLists {
     /// `listed`, all consolidated.
     pub fn apply(
         &mut self,
-        mut changes: Vec<PairDelta>,
+        changes: Vec<PairDelta>,
         mut counted: impl FnMut(((ItemId, ItemId), isize), isize),
         mut listed: impl FnMut((ItemId, Neighbour), isize),
     ) {
-        changes.sort_unstable_by_key(|&(pair, _)| pair);
+        // Group the changes by item with a counting sort on the items' dense slots, then sort each item's
+        // changes by partner: small sorts that stay in cache, instead of one sort of the whole time's changes
+        // (the biggest cost left here once counting itself was cheap).
+        let mut grouped = std::mem::take(&mut self.grouped);
+        let mut starts = std::mem::take(&mut self.starts);
+        grouped.clear();
+        starts.clear();
+        let slots: Vec<u32> = changes.iter().map(|&((a, _), _)| self.slot(a) as u32).collect();
+        starts.resize(self.items.len() + 1, 0);
+        for &slot in &slots {
+            starts[slot as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        grouped.resize(changes.len(), (0, 0));
+        {
+            let mut next = starts.clone();
+            for (&((_, b), diff), &slot) in changes.iter().zip(&slots) {
+                grouped[next[slot as usize] as usize] = (b, diff);
+                next[slot as usize] += 1;
+            }
+        }
+        drop(changes);
         let mut before: Vec<Entry> = Vec::new();
         let mut moves: Vec<(ItemId, u32, u32)> = Vec::new();
         let mut run: Vec<(ItemId, isize)> = Vec::new();
-        let mut at = 0;
-        while at < changes.len() {
-            let a = changes[at].0 .0;
-            let slot = self.slot(a);
+        for slot in 0..self.items.len() {
+            let group = &mut grouped[starts[slot] as usize..starts[slot + 1] as usize];
+            if group.is_empty() {
+                continue;
+            }
+            group.sort_unstable_by_key(|&(b, _)| b);
+            let a = self.ids[slot];
             let partners = &mut self.items[slot];
             // First every count of the item, then the ranking, from the old and new counts.
             moves.clear();
             run.clear();
-            while at < changes.len() && changes[at].0 .0 == a {
-                let b = changes[at].0 .1;
+            let mut at = 0;
+            while at < group.len() {
+                let b = group[at].0;
                 let mut diff = 0;
-                while at < changes.len() && changes[at].0 == (a, b) {
-                    diff += changes[at].1;
+                while at < group.len() && group[at].0 == b {
+                    diff += group[at].1;
                     at += 1;
                 }
                 if diff != 0 {
@@ -209,6 +244,8 @@ impl PartnerLists {
                 partners.counts = Vec::new();
             }
         }
+        self.grouped = grouped;
+        self.starts = starts;
     }
 
     fn slot(&mut self, item: ItemId) -> usize {
@@ -218,6 +255,7 @@ impl PartnerLists {
         let slot = self.items.len();
         self.slots.insert(item, u32::try_from(slot).expect("fewer than 2^32 items"));
         self.items.push(Partners::default());
+        self.ids.push(item);
         slot
     }
 }
@@ -236,54 +274,43 @@ impl Partners {
         moves: &mut Vec<(ItemId, u32, u32)>,
         scratch: &mut Vec<(ItemId, u32)>,
     ) {
-        let add =
-            |old: u32, diff: isize| u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32");
         if run.len() * 16 >= self.counts.len() {
-            scratch.clear();
-            scratch.reserve(self.counts.len() + run.len());
-            let mut old = self.counts.iter().copied().peekable();
-            for &(b, diff) in run {
-                while let Some(&(c, n)) = old.peek() {
-                    if c >= b {
-                        break;
-                    }
-                    scratch.push((c, n));
-                    old.next();
-                }
-                let before = match old.peek() {
-                    Some(&(c, n)) if c == b => {
-                        old.next();
-                        n
-                    }
-                    _ => 0,
-                };
-                let after = add(before, diff);
-                if after > 0 {
-                    scratch.push((b, after));
-                }
-                moves.push((b, before, after));
-            }
-            scratch.extend(old);
-            std::mem::swap(&mut self.counts, scratch);
+            merge_counts(&mut self.counts, run.iter().copied(), scratch, |b, before, after| {
+                moves.push((b, before, after))
+            });
         } else {
+            // Few changes against many partners: update existing counts in place, and apply the partners
+            // that appear or disappear with one merge (inserting them one by one shifted the whole vector
+            // each time).
+            let mut structural = Vec::new();
             for &(b, diff) in run {
                 match self.counts.binary_search_by_key(&b, |&(c, _)| c) {
                     Ok(at) => {
                         let before = self.counts[at].1;
-                        let after = add(before, diff);
-                        if after == 0 {
-                            self.counts.remove(at);
-                        } else {
+                        let after = add_count(before, diff);
+                        if after > 0 {
                             self.counts[at].1 = after;
+                        } else {
+                            structural.push((b, diff));
                         }
                         moves.push((b, before, after));
                     }
-                    Err(at) => {
-                        let after = add(0, diff);
-                        self.counts.insert(at, (b, after));
-                        moves.push((b, 0, after));
+                    Err(_) => {
+                        structural.push((b, diff));
+                        moves.push((b, 0, add_count(0, diff)));
                     }
                 }
+            }
+            if structural.len() <= 4 {
+                // A few shifts of the vector (memmove) are cheaper than a pass over it.
+                for (b, diff) in structural {
+                    match self.counts.binary_search_by_key(&b, |&(c, _)| c) {
+                        Ok(at) => drop(self.counts.remove(at)),
+                        Err(at) => self.counts.insert(at, (b, add_count(0, diff))),
+                    }
+                }
+            } else {
+                merge_counts(&mut self.counts, structural.into_iter(), scratch, |_, _, _| {});
             }
         }
     }
@@ -377,6 +404,56 @@ impl Partners {
         outside.sort_unstable();
         self.top.extend(outside);
     }
+}
+
+fn add_count(old: u32, diff: isize) -> u32 {
+    u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32")
+}
+
+/// Applies `changes` `(partner, diff)`, ascending by partner, to `counts` (sorted by partner) in one
+/// pass through `scratch`, reporting each `(partner, old, new)`; partners reaching 0 go. The untouched
+/// stretches between changes are found by galloping and copied whole, so the pass costs a memcpy of the
+/// vector plus a short search per change.
+fn merge_counts(
+    counts: &mut Vec<(ItemId, u32)>,
+    changes: impl Iterator<Item = (ItemId, isize)>,
+    scratch: &mut Vec<(ItemId, u32)>,
+    mut report: impl FnMut(ItemId, u32, u32),
+) {
+    scratch.clear();
+    scratch.reserve(counts.len() + changes.size_hint().0);
+    let mut rest: &[(ItemId, u32)] = counts;
+    for (b, diff) in changes {
+        let skip = gallop(rest, b);
+        scratch.extend_from_slice(&rest[..skip]);
+        rest = &rest[skip..];
+        let before = match rest.first() {
+            Some(&(c, n)) if c == b => {
+                rest = &rest[1..];
+                n
+            }
+            _ => 0,
+        };
+        let after = add_count(before, diff);
+        if after > 0 {
+            scratch.push((b, after));
+        }
+        report(b, before, after);
+    }
+    scratch.extend_from_slice(rest);
+    std::mem::swap(counts, scratch);
+}
+
+/// The number of leading entries of `sorted` whose partner is below `b`: exponential then binary search,
+/// so consecutive changes close together cost a few comparisons.
+fn gallop(sorted: &[(ItemId, u32)], b: ItemId) -> usize {
+    let mut bound = 1;
+    while bound <= sorted.len() && sorted[bound - 1].0 < b {
+        bound *= 2;
+    }
+    let low = bound / 2;
+    let high = bound.min(sorted.len());
+    low + sorted[low..high].partition_point(|&(c, _)| c < b)
 }
 
 /// Emits the difference between two lists sorted by the same order: `-1` for entries only in `before`,

@@ -158,10 +158,7 @@ impl Sequencer {
 
     /// Blocks until at most `in_flight` epochs are sent but not yet published.
     fn wait_for_workers(&self, in_flight: u64) {
-        let shared = &self.workers.shared;
-        while shared.published() + in_flight <= self.epoch {
-            std::thread::sleep(std::time::Duration::from_micros(100));
-        }
+        self.workers.shared.wait_published((self.epoch + 1).saturating_sub(in_flight));
     }
 
     /// Logs and syncs one group of submissions and turns it into the next epoch's input changes; failures

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -38,6 +38,8 @@ pub struct WorkerShared {
     published: tokio::sync::watch::Sender<Epoch>,
     /// Worker threads, for waking.
     threads: Mutex<Vec<Thread>>,
+    /// The published frontier again, for threads that block on it (the sequencer) rather than poll.
+    advanced: (Mutex<Epoch>, Condvar),
     /// Where outputs are published.
     pub index: Arc<ServingIndex>,
 }
@@ -46,6 +48,15 @@ impl WorkerShared {
     /// The published frontier: every epoch below it is reflected in the index.
     pub fn published(&self) -> Epoch {
         *self.published.borrow()
+    }
+
+    /// Blocks until the published frontier reaches at least `epoch`.
+    pub fn wait_published(&self, epoch: Epoch) {
+        let (frontier, advanced) = &self.advanced;
+        let mut frontier = frontier.lock().unwrap();
+        while *frontier < epoch {
+            frontier = advanced.wait(frontier).unwrap();
+        }
     }
 
     /// A receiver that sees the published frontier advance.
@@ -63,7 +74,7 @@ impl WorkerShared {
     fn set_frontier(&self, worker: usize, frontier: Epoch) {
         self.frontiers[worker].store(frontier, Ordering::Release);
         let min = self.frontiers.iter().map(|f| f.load(Ordering::Acquire)).min().unwrap_or(0);
-        self.published.send_if_modified(|p| {
+        let advanced = self.published.send_if_modified(|p| {
             if min > *p {
                 *p = min;
                 true
@@ -71,6 +82,12 @@ impl WorkerShared {
                 false
             }
         });
+        if advanced {
+            let (frontier, waiters) = &self.advanced;
+            let mut frontier = frontier.lock().unwrap();
+            *frontier = (*frontier).max(min);
+            waiters.notify_all();
+        }
     }
 }
 
@@ -92,6 +109,7 @@ impl Workers {
             frontiers: (0..n).map(|_| AtomicU64::new(0)).collect(),
             published,
             threads: Mutex::new(Vec::new()),
+            advanced: (Mutex::new(0), Condvar::new()),
             index,
         });
         let mut senders = Vec::new();
