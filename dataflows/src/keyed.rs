@@ -170,17 +170,7 @@ where
                     changes.sort_unstable_by_key(|&(key, _)| key);
                     let mut session = output.session(&capabilities[0]);
                     let mut give = |record: O, diff: isize| session.give((record, time, diff));
-                    let mut at = 0;
-                    while at < changes.len() {
-                        let key = changes[at].0;
-                        let mut sum = 0;
-                        while at < changes.len() && changes[at].0 == key {
-                            sum += changes[at].1;
-                            at += 1;
-                        }
-                        if sum == 0 {
-                            continue;
-                        }
+                    for (key, sum) in sum_runs(&changes) {
                         let count = counts.entry(key).or_insert(0);
                         let old = *count;
                         *count += sum;
@@ -194,4 +184,24 @@ where
             }
         })
         .as_collection()
+}
+
+/// The non-zero sums of the runs of equal keys in `sorted` (changes sorted by key): a time's changes,
+/// consolidated.
+pub(crate) fn sum_runs<K: PartialEq + Copy>(sorted: &[(K, isize)]) -> impl Iterator<Item = (K, isize)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < sorted.len() {
+            let key = sorted[at].0;
+            let mut sum = 0;
+            while at < sorted.len() && sorted[at].0 == key {
+                sum += sorted[at].1;
+                at += 1;
+            }
+            if sum != 0 {
+                return Some((key, sum));
+            }
+        }
+        None
+    })
 }

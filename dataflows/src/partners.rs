@@ -197,18 +197,7 @@ impl PartnerLists {
             // First every count of the item, then the ranking, from the old and new counts.
             moves.clear();
             run.clear();
-            let mut at = 0;
-            while at < group.len() {
-                let b = group[at].0;
-                let mut diff = 0;
-                while at < group.len() && group[at].0 == b {
-                    diff += group[at].1;
-                    at += 1;
-                }
-                if diff != 0 {
-                    run.push((b, diff));
-                }
-            }
+            run.extend(crate::keyed::sum_runs(group));
             partners.count(&run, &mut moves, &mut self.scratch);
             let mut snapshot = false;
             for &(b, old, new) in &moves {
