@@ -409,7 +409,7 @@ impl Partners {
 }
 
 /// Partners per change above which [`Partners::count`] binary-searches instead of merging (see there).
-const MERGE_RATIO: usize = 128;
+const MERGE_RATIO: usize = 512;
 
 fn add_count(old: u32, diff: isize) -> u32 {
     u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32")
