@@ -63,10 +63,10 @@ pub struct ServingIndex {
     recent: IdMap<UserId, Multi<RecentEntry>>,
     /// Per user, the history windows of every event type (entries carry their type).
     typed_recent: IdMap<UserId, Multi<RecentEntry>>,
-    /// Per item, its candidates best first (co-count descending, then item id), replaced whole by the one
-    /// worker that owns the item for each batch of its changes: readers share the list without copying or
-    /// sorting it, which they do for every history item of every query.
-    neighbours: IdMap<ItemId, Arc<[Neighbour]>>,
+    /// Per item, its candidates best first (co-count descending, then item id), changed in place by the
+    /// one worker that owns the item: readers share the list (an `Arc`) without copying or sorting it, which
+    /// they do for every history item of every query; a list a reader holds is copied on write.
+    neighbours: IdMap<ItemId, Arc<Vec<Neighbour>>>,
     affinity: IdMap<UserId, FxHashMap<ItemId, Multi<Affinity>>>,
     /// Per item `a`: how often each `(b, distance)` followed it.
     transitions: IdMap<ItemId, FxHashMap<(ItemId, u8), i64>>,
@@ -146,7 +146,7 @@ impl ServingIndex {
     }
 
     /// Applies a batch of changes of items' neighbour lists, as one worker emits them (each item's changes
-    /// next to each other): each item's list is rebuilt once per run of its changes, by one merge.
+    /// next to each other, one time per batch): one map lookup per run of an item's changes.
     pub fn apply_neighbours<'a>(
         &self,
         updates: impl IntoIterator<Item = &'a ((ItemId, Neighbour), dataflows::Epoch, isize)>,
@@ -168,34 +168,26 @@ impl ServingIndex {
     }
 
     fn apply_neighbour_run(&self, item: ItemId, changes: &mut Vec<(Neighbour, isize)>) {
-        changes.sort_unstable_by_key(|(n, _)| rank(n));
-        let old = self.neighbours.get(&item).map(|l| l.clone());
-        let old = old.as_deref().unwrap_or(&[]);
-        let mut merged = Vec::with_capacity(old.len() + changes.len());
-        let (mut i, mut j) = (0, 0);
-        while i < old.len() || j < changes.len() {
-            let take_old = j == changes.len() || (i < old.len() && rank(&old[i]) <= rank(&changes[j].0));
-            let (neighbour, mut count) = if take_old {
-                i += 1;
-                (old[i - 1], 1)
-            } else {
-                j += 1;
-                changes[j - 1]
-            };
-            while j < changes.len() && changes[j].0 == neighbour {
-                count += changes[j].1;
-                j += 1;
+        let mut entry = self.neighbours.entry(item).or_default();
+        // In place while no reader holds the list; a reader's copy stays as it was (copy on write).
+        let list = Arc::make_mut(&mut *entry);
+        for &(neighbour, diff) in changes.iter() {
+            let at = list.partition_point(|n| rank(n) < rank(&neighbour));
+            let present = list.get(at) == Some(&neighbour);
+            // A neighbour is listed at most once, and a time's changes are consolidated: an insertion is of
+            // an absent entry, a retraction of a present one, in whatever order they come.
+            if diff > 0 && !present {
+                list.insert(at, neighbour);
+            } else if diff < 0 && present {
+                list.remove(at);
             }
-            if count > 0 {
-                merged.push(neighbour);
-            }
+        }
+        let empty = list.is_empty();
+        drop(entry);
+        if empty {
+            self.neighbours.remove_if(&item, |_, l| l.is_empty());
         }
         changes.clear();
-        if merged.is_empty() {
-            self.neighbours.remove(&item);
-        } else {
-            self.neighbours.insert(item, merged.into());
-        }
     }
 
     /// Applies a change of an item's interaction count in a context value.
@@ -365,8 +357,8 @@ impl ServingIndex {
     }
 
     /// An item's neighbour candidates (most co-occurring first, ties to the lower id).
-    pub fn neighbours(&self, item: ItemId) -> Arc<[Neighbour]> {
-        self.neighbours.get(&item).map(|l| l.clone()).unwrap_or_else(|| Arc::new([]))
+    pub fn neighbours(&self, item: ItemId) -> Arc<Vec<Neighbour>> {
+        self.neighbours.get(&item).map(|l| l.clone()).unwrap_or_default()
     }
 
     /// A user's affinity for every item they interacted with (the items they have seen).
