@@ -114,7 +114,8 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
     };
     let affinity = affinity(events, params.affinity.clone());
     let window_counts = count_by_key(cowindow.clone().map(|(_, entry)| entry.item), "WindowCounts");
-    let (cooccurrence, neighbours) = cooccurrence(cowindow, params.min_cocount, params.neighbours);
+    let (cooccurrence, neighbours) =
+        cooccurrence(cowindow, params.min_cocount, params.neighbours, params.publish_pair_counts);
     let transitions = count_by_key(transitions, "Transitions");
     let context_counts = count_by_key(contexts, "ContextCounts");
     Outputs {
@@ -202,7 +203,7 @@ pub fn affinity<'s>(events: Coll<'s, Interaction>, params: AffinityParams) -> Co
 }
 
 /// Co-occurrence counts of ordered item pairs within users' co-occurrence windows (mirrored: `c(a, b)` and
-/// `c(b, a)`, pairs with at least `min_cocount`), and each item's top-`k` neighbour candidates by co-count
+/// `c(b, a)`, pairs with at least `min_cocount`; empty unless `publish_counts`), and each item's top-`k` neighbour candidates by co-count
 /// (ties to the lower item id).
 ///
 /// Two timely operators over [`crate::partners`]: the windows, sharded by user, turn each window change into
@@ -217,6 +218,7 @@ pub fn cooccurrence<'s>(
     cowindow: Coll<'s, (UserId, RecentEntry)>,
     min_cocount: isize,
     k: usize,
+    publish_counts: bool,
 ) -> (PairCounts<'s>, Coll<'s, (ItemId, Neighbour)>) {
     type WindowUpdate = ((UserId, RecentEntry), Epoch, isize);
     type PairUpdate = ((ItemId, ItemId), Epoch, isize);
@@ -266,7 +268,11 @@ pub fn cooccurrence<'s>(
                 let mut listed = lists_active.session(&capabilities[1]);
                 state.apply(
                     changes,
-                    |record, diff| counted.give((record, time, diff)),
+                    |record, diff| {
+                        if publish_counts {
+                            counted.give((record, time, diff))
+                        }
+                    },
                     |record, diff| listed.give((record, time, diff)),
                 );
             }

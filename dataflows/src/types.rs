@@ -177,6 +177,15 @@ pub struct Params {
     pub trend_bucket_secs: Seconds,
     /// User–item affinity decay.
     pub affinity: AffinityParams,
+    /// Whether the `cooccurrence` output carries every pair's count. Tests compare it with the reference
+    /// model; the engine serves from the neighbour lists and window counts and skips the cost (two output
+    /// updates per changed pair).
+    #[serde(default = "publish")]
+    pub publish_pair_counts: bool,
+}
+
+fn publish() -> bool {
+    true
 }
 
 impl Default for Params {
@@ -195,6 +204,7 @@ impl Default for Params {
                 origin: 1_000_000_000,
                 event_type_weights: Vec::new(),
             },
+            publish_pair_counts: true,
         }
     }
 }

@@ -18,6 +18,7 @@ fn params(max_items: usize, max_age: i64, min_co: isize, k: usize, similarity: S
         similarity,
         trend_bucket_secs: 10,
         affinity: AffinityParams { half_life_secs: 25, origin: 0, event_type_weights: vec![1.0, 3.0] },
+        publish_pair_counts: true,
     }
 }
 

@@ -69,6 +69,8 @@ pub fn default_params() -> Params {
     p.cooccurrence_window.max_items = 40;
     p.neighbours = 200;
     p.trend_bucket_secs = 1_800;
+    // Nothing in the engine reads every pair's count.
+    p.publish_pair_counts = false;
     p
 }
 
