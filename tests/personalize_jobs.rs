@@ -48,6 +48,15 @@ const USERS_SCHEMA: &str = r#"{"type": "record", "name": "Users",
 
 /// Starts `streamrec serve` on `data_dir` with signature checks and extra environment variables (the S3
 /// endpoint and its credentials), as `common::Server::start_with` does otherwise.
+/// A fresh scratch directory, a server on its `data` folder with no extra environment, and clients signing
+/// for it. The directory and server live as long as the caller keeps them.
+fn fresh_server() -> (tempfile::TempDir, Server, Clients) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"), &[]);
+    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    (dir, server, c)
+}
+
 fn start(data_dir: &Path, env: &[(&str, String)]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_streamrec"));
     command
@@ -469,9 +478,7 @@ async fn hpo_solution(c: &Clients, group: &str, name: &str, trials: &str, object
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpo_and_automl_tune_and_report_their_choices() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let g = group_with_interactions(&c, dir.path(), "tuned", &interactions_csv(60, 30, 8)).await;
 
     let solution_arn = hpo_solution(&c, &g.arn, "hpo", "3", true).await;
@@ -521,9 +528,7 @@ async fn hpo_and_automl_tune_and_report_their_choices() {
 /// `hpoObjective` is optional in Personalize's model; without it HPO tunes for streamrec's default objective.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpo_without_an_objective_trains() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let g = group_with_interactions(&c, dir.path(), "default-objective", &interactions_csv(20, 10, 5)).await;
     let solution = hpo_solution(&c, &g.arn, "hpo", "2", false).await;
     version(&c, &solution).await;
@@ -534,9 +539,7 @@ async fn hpo_without_an_objective_trains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_solution_version_stops_on_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let g = group_with_interactions(&c, dir.path(), "big", &interactions_csv(2_000, 400, 10)).await;
     let solution = hpo_solution(&c, &g.arn, "slow", "40", true).await;
     let version = create_version(&c, &solution).await;
@@ -606,9 +609,7 @@ async fn a_stop_survives_a_crash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_campaign_deploys_another_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let g = group_with_interactions(&c, dir.path(), "upd", &interactions_csv(30, 20, 6)).await;
     let solution = plain_solution(&c, &g.arn, "personal").await;
     let first = version(&c, &solution).await;
@@ -655,9 +656,7 @@ async fn update_campaign_deploys_another_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_jobs_write_the_live_interactions_and_items() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let (g, csv) = group_with_a_live_event(&c, dir.path(), "exp").await;
 
     let (header, rows) = export(&c, dir.path(), &g.dataset, "interactions-all", IngestionMode::All).await;
@@ -699,9 +698,7 @@ async fn export_jobs_write_the_live_interactions_and_items() {
 /// PutItems and PutUsers did (the default), ALL both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_ingestion_modes_separate_bulk_and_put_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let (g, csv) = group_with_a_live_event(&c, dir.path(), "modes").await;
     let (_, bulk) = export(&c, dir.path(), &g.dataset, "bulk", IngestionMode::Bulk).await;
     assert_eq!(bulk.len(), csv.lines().count() - 1);
@@ -732,9 +729,7 @@ async fn forget(c: &Clients, dir: &Path, group: &str, job: &str, user: &str) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_deletion_job_forgets_the_user() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let csv = interactions_csv(30, 20, 6);
     let g = group_with_interactions(&c, dir.path(), "del", &csv).await;
     let solution = plain_solution(&c, &g.arn, "personal").await;
@@ -764,9 +759,7 @@ async fn a_data_deletion_job_forgets_the_user() {
 /// DataDeletionJob.status in Personalize's model: PENDING > IN_PROGRESS > COMPLETED -or- FAILED.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_deletion_jobs_report_personalize_statuses() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let group = create_group(&c, "statuses").await;
     let job = forget(&c, dir.path(), &group, "forget", "someone").await;
     let started = Instant::now();
@@ -792,9 +785,7 @@ async fn data_deletion_jobs_report_personalize_statuses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_page_and_errors_are_typed() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (_dir, _server, c) = fresh_server();
     let group = create_group(&c, "errs").await;
     let expressions = [
         r#"EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")"#,
@@ -851,9 +842,7 @@ async fn lists_page_and_errors_are_typed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_items_and_put_users_check_the_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (_dir, _server, c) = fresh_server();
     let group = create_group(&c, "cat").await;
     let (_, items) = create_dataset(&c, &group, "cat-items", ITEMS_SCHEMA, "Items").await;
     let (_, users) = create_dataset(&c, &group, "cat-users", USERS_SCHEMA, "Users").await;
@@ -931,9 +920,7 @@ async fn put_items_and_put_users_check_the_schema() {
 /// group alive; a campaign config a recipe would reject is refused at CreateCampaign.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletions_and_campaign_configs_follow_personalize() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("data"), &[]);
-    let c = Clients::new(&server.base, KEY_ID, SECRET);
+    let (dir, _server, c) = fresh_server();
     let csv = interactions_csv(12, 10, 4);
     let g = group_with_interactions(&c, dir.path(), "forget", &csv).await;
     let (_, users) = create_dataset(&c, &g.arn, "forget-users", USERS_SCHEMA, "Users").await;

@@ -232,7 +232,7 @@ pub fn cooccurrence<'s>(
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for ((user, entry), time, diff) in data.drain(..) {
-                        pending.push(time, || vec![cap.delayed(&time, 0)], (user, entry.item, diff));
+                        pending.push(time, || vec![cap.delayed(&time, 0)], ((user, entry.item), diff));
                     }
                 });
                 while let Some((time, capabilities, changes)) = pending.pop_complete(|t| frontier.less_equal(t)) {

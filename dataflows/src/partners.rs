@@ -37,35 +37,20 @@ impl UserWindows {
         Self::default()
     }
 
-    /// Applies one time's window changes `(user, item, diff)` and reports the pair changes to `emit`.
+    /// Applies one time's window changes `((user, item), diff)` and reports the pair changes to `emit`.
     ///
     /// The changes are consolidated first (an item that left and re-entered a window within the time is no
     /// change), then applied one at a time: the pairs of `x` change by `diff · m(y)` for every other item
     /// `y` with its current multiplicity `m(y)`, which sums to exactly `pairs(after) − pairs(before)`
     /// whatever the order.
-    pub fn apply(&mut self, mut changes: Vec<(UserId, ItemId, isize)>, mut emit: impl FnMut(PairDelta)) {
-        changes.sort_unstable_by_key(|&(user, item, _)| (user, item));
-        let mut at = 0;
-        while at < changes.len() {
-            let (user, _, _) = changes[at];
-            let end = at + changes[at..].iter().take_while(|c| c.0 == user).count();
+    pub fn apply(&mut self, mut changes: Vec<((UserId, ItemId), isize)>, mut emit: impl FnMut(PairDelta)) {
+        changes.sort_unstable_by_key(|&(key, _)| key);
+        for ((user, item), diff) in crate::keyed::sum_runs(&changes) {
             let window = self.windows.entry(user).or_default();
-            let mut i = at;
-            while i < end {
-                let item = changes[i].1;
-                let mut diff = 0;
-                while i < end && changes[i].1 == item {
-                    diff += changes[i].2;
-                    i += 1;
-                }
-                if diff != 0 {
-                    change(window, item, diff, &mut emit);
-                }
-            }
+            change(window, item, diff, &mut emit);
             if window.is_empty() {
                 self.windows.remove(&user);
             }
-            at = end;
         }
     }
 }
@@ -518,14 +503,14 @@ mod tests {
                 for (user, item, reinsert) in steps {
                     let set = model.entry(user).or_default();
                     if set.remove(&item) {
-                        changes.push((user, item, -1));
+                        changes.push(((user, item), -1));
                         if reinsert {
                             set.insert(item);
-                            changes.push((user, item, 1));
+                            changes.push(((user, item), 1));
                         }
                     } else {
                         set.insert(item);
-                        changes.push((user, item, 1));
+                        changes.push(((user, item), 1));
                     }
                 }
                 windows.apply(changes, |(pair, diff)| accumulate(&mut pairs, pair, diff));

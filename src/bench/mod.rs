@@ -145,7 +145,7 @@ fn dataflows_child(model: Model, s: &StreamArgs) -> ChildResult {
     let generate_seconds = generated.elapsed().as_secs_f64();
     let params = stream_params(s);
     let started = Instant::now();
-    match model {
+    let (seconds, timed_events) = match model {
         Model::Graph => {
             let first: Vec<Vec<Op>> =
                 (!warmup.is_empty()).then(|| warmup.iter().map(|e| Op::Insert(*e)).collect()).into_iter().collect();
@@ -155,13 +155,7 @@ fn dataflows_child(model: Model, s: &StreamArgs) -> ChildResult {
                 .chain(events.chunks(s.epoch.max(1)).map(|c| c.iter().map(|e| Op::Insert(*e)).collect()))
                 .collect();
             drop(events);
-            let took = dataflows::run::time_batches(&params, s.workers, batches, timed_from);
-            return ChildResult {
-                seconds: took.as_secs_f64(),
-                events_per_second: s.events as f64 / took.as_secs_f64(),
-                peak_rss_bytes: peak_rss_bytes(),
-                generate_seconds,
-            };
+            (dataflows::run::time_batches(&params, s.workers, batches, timed_from).as_secs_f64(), s.events)
         }
         Model::Reference => {
             let mut reference = dataflows::reference::Reference::new(params);
@@ -170,13 +164,13 @@ fn dataflows_child(model: Model, s: &StreamArgs) -> ChildResult {
             }
             drop(events);
             std::hint::black_box(reference.snapshot());
+            // The reference recomputes from scratch, so its warm-up is not separable: it is timed with the rest.
+            (started.elapsed().as_secs_f64(), s.events + s.warmup)
         }
-    }
-    // The reference recomputes from scratch, so its warm-up is not separable: it is timed with the rest.
-    let seconds = started.elapsed().as_secs_f64();
+    };
     ChildResult {
         seconds,
-        events_per_second: (s.events + s.warmup) as f64 / seconds,
+        events_per_second: timed_events as f64 / seconds,
         peak_rss_bytes: peak_rss_bytes(),
         generate_seconds,
     }
