@@ -1,5 +1,5 @@
 //! Helpers for the tests that drive the Personalize-compatible API of a `streamrec serve` child through the
-//! official AWS SDK for Rust (`tests/personalize_*.rs`): the SDK clients, hand-signed control-plane calls,
+//! official AWS SDK for Rust (`tests/it/personalize_*.rs`): the SDK clients, hand-signed control-plane calls,
 //! status polling, and the create-and-wait chain from dataset group to campaign.
 
 use std::collections::{BTreeSet, HashMap};
@@ -380,9 +380,7 @@ pub struct Deployment {
     pub group: String,
     /// The datasets, in the order given.
     pub datasets: Vec<String>,
-    /// The `aws-user-personalization` solution.
-    pub solution: String,
-    /// Its trained solution version.
+    /// The trained version of its `aws-user-personalization` solution.
     pub version: String,
     /// The campaign deploying the version.
     pub campaign: String,
@@ -408,5 +406,5 @@ pub async fn deploy(
     let solution = plain_solution(c, &group, solution).await;
     let version = version(c, &solution).await;
     let campaign = self::campaign(c, campaign, &version).await;
-    Deployment { group, datasets: arns, solution, version, campaign }
+    Deployment { group, datasets: arns, version, campaign }
 }

@@ -2,18 +2,16 @@
 //! child with `endpoint_url`: the whole workflow from dataset group to batch inference, and the error
 //! paths a client meets (unknown ARN, bad schema, malformed CSV, bad signature, too many events).
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_personalize::error::ProvideErrorMetadata;
-use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput, DataSource};
-use common::personalize::{
+use crate::common::personalize::{
     call, create_dataset, create_group, histories, poll, s3_config, wait_until_active, Clients, INTERACTIONS_SCHEMA,
     ROLE,
 };
-use common::Server;
+use crate::common::Server;
+use aws_sdk_personalize::error::ProvideErrorMetadata;
+use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput, DataSource};
 
 const KEY_ID: &str = "AKIDSTREAMRECTEST";
 const SECRET: &str = "streamrec-test-secret";

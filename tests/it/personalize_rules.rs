@@ -2,15 +2,13 @@
 //! GetRecommendations with filterArn and filterValues (filtering before truncation, popular back-fill),
 //! promotions, metadataColumns, hidden items, and the same filter in a batch inference job.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::common::personalize::{create_filter, deploy, s3_config, Clients, DatasetSpec, INTERACTIONS_SCHEMA, ROLE};
+use crate::common::Server;
 use aws_sdk_personalize::types::{BatchInferenceJobInput, BatchInferenceJobOutput};
 use aws_sdk_personalizeruntime::types::Promotion;
-use common::personalize::{create_filter, deploy, s3_config, Clients, DatasetSpec, INTERACTIONS_SCHEMA, ROLE};
-use common::Server;
 
 const KEY: &str = "AKIDRULES";
 const SECRET: &str = "rules-secret";
@@ -95,7 +93,7 @@ async fn filters_promotions_metadata_and_hidden_items_shape_every_answer() {
     assert!(format!("{err:?}").contains("at 36"), "{err:?}");
 
     // INCLUDE with a parameter: every item in the asked categories, and 25 of them (filtering happens before
-    // truncation; tests/filtering.rs checks the back-fill when the recipe's own candidates run short).
+    // truncation; tests/it/filtering.rs checks the back-fill when the recipe's own candidates run short).
     let by_category = create_filter(&c, &group, "by-category", "INCLUDE ItemID WHERE Items.CATEGORY IN ($CATS)").await;
     let answer = c
         .runtime

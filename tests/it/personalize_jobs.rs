@@ -6,8 +6,6 @@
 //! error paths (bad tokens, names in use, bad filter expressions, unknown operations, PutItems checks)
 //! answer with the exceptions the SDKs expect.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,15 +13,15 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::personalize::{
+    campaign, create_dataset, create_filter, create_group, create_version, histories, import, now_unix, plain_solution,
+    poll, s3_config, solution, tracker, version, Clients, INTERACTIONS_SCHEMA, ROLE, USER_PERSONALIZATION,
+};
+use crate::common::Server;
 use aws_sdk_personalize::types::{
     AutoMlConfig, BatchInferenceJobInput, BatchInferenceJobOutput, DataSource, DatasetExportJobOutput, HpoConfig,
     HpoObjective, HpoResourceConfig, IngestionMode, SolutionConfig,
 };
-use common::personalize::{
-    campaign, create_dataset, create_filter, create_group, create_version, histories, import, now_unix, plain_solution,
-    poll, s3_config, solution, tracker, version, Clients, INTERACTIONS_SCHEMA, ROLE, USER_PERSONALIZATION,
-};
-use common::Server;
 use serde_json::{json, Value};
 use streamrec::personalize::sigv4;
 
@@ -978,7 +976,7 @@ async fn file_locations_stay_under_the_configured_roots() {
     let root = dir.path().join("shared");
     std::fs::create_dir_all(&root).unwrap();
     let key = format!("{KEY_ID}:{SECRET}");
-    let server = common::Server::start_with(
+    let server = crate::common::Server::start_with(
         &dir.path().join("data"),
         &["--access-key", &key, "--file-root", root.to_str().unwrap()],
     );

@@ -1,11 +1,9 @@
 //! The HTTP server as a user meets it: a child `streamrec serve` process.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use crate::common::Server;
 use serde_json::{json, Value};
 
 fn client() -> reqwest::Client {

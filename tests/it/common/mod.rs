@@ -1,9 +1,7 @@
 //! Helpers shared by the integration tests: a `streamrec serve` child process on an ephemeral port, and
-//! (in [`personalize`]) the AWS SDK clients and resource helpers of the `tests/personalize_*.rs` tests.
+//! (in [`personalize`]) the AWS SDK clients and resource helpers of the `tests/it/personalize_*.rs` tests.
 
-#![allow(dead_code)]
-
-/// The AWS SDK clients, polling and resource helpers of the `tests/personalize_*.rs` tests.
+/// The AWS SDK clients, polling and resource helpers of the `tests/it/personalize_*.rs` tests.
 pub mod personalize;
 
 use std::io::{BufRead, BufReader};
