@@ -43,6 +43,9 @@ pub type ItemTypeCounts<'s> = Coll<'s, ((ItemId, EventTypeId), isize)>;
 /// Co-occurrence counts per ordered item pair.
 pub type PairCounts<'s> = Coll<'s, ((ItemId, ItemId), isize)>;
 
+/// Replacements of items' whole neighbour lists: `(item, list)` at the time the list became `list`.
+pub type NeighbourLists<'s> = timely::dataflow::StreamVec<'s, Epoch, (ItemId, NeighbourList)>;
+
 /// The graph's inputs.
 pub struct Inputs<'s> {
     /// Every interaction (`+1`), retracted (`-1`) when its user's data is deleted.
@@ -71,8 +74,11 @@ pub struct Outputs<'s> {
     pub recent: Coll<'s, (UserId, RecentEntry)>,
     /// Users whose windows hold both items, for ordered pairs `a != b` with at least `min_cocount`.
     pub cooccurrence: PairCounts<'s>,
-    /// Each item's top-K neighbour candidates by co-count.
+    /// Each item's top-K neighbour candidates by co-count (unless `Params::publish_neighbour_changes` is off).
     pub neighbours: Coll<'s, (ItemId, Neighbour)>,
+    /// Each item's top-K neighbour candidates, the whole list each time it changes (if
+    /// `Params::publish_neighbour_lists`): not a collection, a stream of replacements in time order.
+    pub neighbour_lists: NeighbourLists<'s>,
     /// Users whose co-occurrence window holds each item (the normaliser of similarities).
     pub window_counts: Coll<'s, (ItemId, isize)>,
     /// Each user's decayed affinity for each item they interacted with.
@@ -94,6 +100,7 @@ impl Outputs<'_> {
         self.recent.probe_with(probe);
         self.cooccurrence.probe_with(probe);
         self.neighbours.probe_with(probe);
+        timely::dataflow::operators::Probe::probe_with(self.neighbour_lists, probe);
         self.window_counts.probe_with(probe);
         self.affinity.probe_with(probe);
         self.transitions.probe_with(probe);
@@ -114,8 +121,7 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
     };
     let affinity = affinity(events, params.affinity.clone());
     let window_counts = count_by_key(cowindow.clone().map(|(_, entry)| entry.item), "WindowCounts");
-    let (cooccurrence, neighbours) =
-        cooccurrence(cowindow, params.min_cocount, params.neighbours, params.publish_pair_counts);
+    let Cooccurrence { pair_counts: cooccurrence, neighbours, neighbour_lists } = cooccurrence(cowindow, params);
     let transitions = count_by_key(transitions, "Transitions");
     let context_counts = count_by_key(contexts, "ContextCounts");
     Outputs {
@@ -125,6 +131,7 @@ pub fn build<'s>(inputs: Inputs<'s>, params: &Params) -> Outputs<'s> {
         recent,
         cooccurrence,
         neighbours,
+        neighbour_lists,
         window_counts,
         affinity,
         transitions,
@@ -214,12 +221,9 @@ pub fn affinity<'s>(events: Coll<'s, Interaction>, params: AffinityParams) -> Co
 /// Why not `join` + `count_total` + `reduce`: see [`crate::partners`]. In short, hot items co-occur with
 /// thousands of items and their co-counts change in nearly every (small, live) epoch; a `reduce` would
 /// re-sort a hot item's whole group each time, and a trace of pair counts costs a sort and a merge per change.
-pub fn cooccurrence<'s>(
-    cowindow: Coll<'s, (UserId, RecentEntry)>,
-    min_cocount: isize,
-    k: usize,
-    publish_counts: bool,
-) -> (PairCounts<'s>, Coll<'s, (ItemId, Neighbour)>) {
+pub fn cooccurrence<'s>(cowindow: Coll<'s, (UserId, RecentEntry)>, params: &Params) -> Cooccurrence<'s> {
+    let (min_cocount, k, publish_counts) = (params.min_cocount, params.neighbours, params.publish_pair_counts);
+    let (publish_changes, publish_lists) = (params.publish_neighbour_changes, params.publish_neighbour_lists);
     type WindowUpdate = ((UserId, RecentEntry), Epoch, isize);
     type PairUpdate = ((ItemId, ItemId), Epoch, isize);
     let by_user = Exchange::new(|update: &WindowUpdate| (update.0).0.hashed());
@@ -248,17 +252,20 @@ pub fn cooccurrence<'s>(
     let mut input = builder.new_input(pairs, by_first);
     let (counts_out, counts) = builder.new_output::<Vec<(((ItemId, ItemId), isize), Epoch, isize)>>();
     let (lists_out, lists) = builder.new_output::<Vec<((ItemId, Neighbour), Epoch, isize)>>();
+    let (whole_out, whole) = builder.new_output::<Vec<(ItemId, NeighbourList)>>();
     let mut counts_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(counts_out);
     let mut lists_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(lists_out);
+    let mut whole_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(whole_out);
     builder.build(move |initial| {
         // Every output is produced at the times of the input: hold nothing from the start.
         drop(initial);
-        let mut state = PartnerLists::new(k, min_cocount);
+        let mut state = PartnerLists::new(k, min_cocount).publishing(publish_changes, publish_lists);
         let mut pending = Pending::default();
         move |frontiers| {
             input.for_each(|cap, data| {
                 for (pair, time, diff) in data.drain(..) {
-                    pending.push(time, || vec![cap.delayed(&time, 0), cap.delayed(&time, 1)], (pair, diff));
+                    let capabilities = || (0..3).map(|output| cap.delayed(&time, output)).collect();
+                    pending.push(time, capabilities, (pair, diff));
                 }
             });
             while let Some((time, capabilities, changes)) = pending.pop_complete(|t| frontiers[0].less_equal(t)) {
@@ -266,6 +273,8 @@ pub fn cooccurrence<'s>(
                 let mut counted = counts_active.session(&capabilities[0]);
                 let mut lists_active = lists_out.activate();
                 let mut listed = lists_active.session(&capabilities[1]);
+                let mut whole_active = whole_out.activate();
+                let mut relisted = whole_active.session(&capabilities[2]);
                 state.apply(
                     changes,
                     |record, diff| {
@@ -274,9 +283,20 @@ pub fn cooccurrence<'s>(
                         }
                     },
                     |record, diff| listed.give((record, time, diff)),
+                    |item, list| relisted.give((item, list)),
                 );
             }
         }
     });
-    (counts.as_collection(), lists.as_collection())
+    Cooccurrence { pair_counts: counts.as_collection(), neighbours: lists.as_collection(), neighbour_lists: whole }
+}
+
+/// What [`cooccurrence`] produces.
+pub struct Cooccurrence<'s> {
+    /// Co-counts of ordered pairs (empty unless `Params::publish_pair_counts`).
+    pub pair_counts: PairCounts<'s>,
+    /// Changes of the items' top-K lists (empty unless `Params::publish_neighbour_changes`).
+    pub neighbours: Coll<'s, (ItemId, Neighbour)>,
+    /// The items' top-K lists, whole, each time one changes (empty unless `Params::publish_neighbour_lists`).
+    pub neighbour_lists: NeighbourLists<'s>,
 }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher;
 
-use crate::types::{ItemId, Neighbour, UserId};
+use crate::types::{ItemId, Neighbour, NeighbourList, UserId};
 
 /// A pair change: `((a, b), diff)`, the number of users whose windows hold both `a` and `b` changes by `diff`.
 pub type PairDelta = ((ItemId, ItemId), isize);
@@ -73,6 +73,16 @@ fn change(window: &mut Vec<(ItemId, isize)>, item: ItemId, diff: isize, emit: &m
     }
 }
 
+/// Marks an item's listed top as about to change; the first time, keeps its first `keep` entries (if
+/// changes are reported) in `before`.
+fn touch(touched: &mut bool, partners: &Partners, keep: Option<usize>, before: &mut Vec<Entry>) {
+    if let (false, Some(k)) = (*touched, keep) {
+        before.clear();
+        before.extend_from_slice(&partners.top[..partners.top.len().min(k)]);
+    }
+    *touched = true;
+}
+
 /// A partner in ranking order: higher co-count first, then lower item id.
 type Entry = (Reverse<u32>, ItemId);
 
@@ -100,11 +110,19 @@ pub struct PartnerLists {
     ids: Vec<ItemId>,
     /// See [`MERGE_RATIO`].
     merge_ratio: usize,
+    /// See [`REBUILD_RATIO`].
+    rebuild_ratio: usize,
+    /// The entries a rebuild or refill ranks (reused).
+    ranked: Vec<Entry>,
     /// The buffer a merge of counts writes into (then copied back into the item's counts).
     scratch: Vec<(ItemId, u32)>,
     /// A time's changes `(partner, diff)` grouped by slot, and where each slot's group starts (reused).
     grouped: Vec<(ItemId, isize)>,
     starts: Vec<u32>,
+    /// Whether [`PartnerLists::apply`] reports the changes of the lists, and whether it reports changed
+    /// lists whole.
+    publish_changes: bool,
+    publish_lists: bool,
 }
 
 #[derive(Default)]
@@ -132,20 +150,34 @@ impl PartnerLists {
             items: Vec::new(),
             ids: Vec::new(),
             merge_ratio: MERGE_RATIO,
+            rebuild_ratio: REBUILD_RATIO,
+            ranked: Vec::new(),
             scratch: Vec::new(),
             grouped: Vec::new(),
             starts: Vec::new(),
+            publish_changes: true,
+            publish_lists: false,
         }
     }
 
+    /// The same reporting the changes of the lists (`changes`, the default) and/or each changed list whole
+    /// (`lists`).
+    pub fn publishing(mut self, changes: bool, lists: bool) -> Self {
+        self.publish_changes = changes;
+        self.publish_lists = lists;
+        self
+    }
+
     /// Applies one time's pair changes. Reports each co-count change of a pair with at least `min_cocount`
-    /// to `counted` (the old count retracted, the new one inserted) and each change of a top-`k` list to
-    /// `listed`, all consolidated.
+    /// to `counted` (the old count retracted, the new one inserted), and, as [`PartnerLists::publishing`]
+    /// chose, each change of a top-`k` list to `listed` and each changed top-`k` list whole to `relisted`
+    /// (empty when the item has no partners left), all consolidated.
     pub fn apply(
         &mut self,
         changes: Vec<PairDelta>,
         mut counted: impl FnMut(((ItemId, ItemId), isize), isize),
         mut listed: impl FnMut((ItemId, Neighbour), isize),
+        mut relisted: impl FnMut(ItemId, NeighbourList),
     ) {
         // Group the changes by item with a counting sort on the items' dense slots, then sort each item's
         // changes by partner: small sorts that stay in cache, instead of one sort of the whole time's changes
@@ -187,7 +219,12 @@ impl PartnerLists {
             run.clear();
             run.extend(crate::keyed::sum_runs(group));
             partners.count(&run, &mut moves, &mut self.scratch, self.merge_ratio);
-            let mut snapshot = false;
+            // Whether the listed top-`k` changed; its entries before the first change, if changes are reported.
+            let mut touched = false;
+            let keep = self.publish_changes.then_some(self.k);
+            // Many moves against few partners: ranking again from the counts is cheaper than moving entries
+            // one at a time (see [`REBUILD_RATIO`]).
+            let rebuild = moves.len() * self.rebuild_ratio >= partners.counts.len();
             for &(b, old, new) in &moves {
                 if old >= self.min_cocount {
                     counted(((a, b), old as isize), -1);
@@ -195,26 +232,33 @@ impl PartnerLists {
                 if new >= self.min_cocount {
                     counted(((a, b), new as isize), 1);
                 }
+                if rebuild {
+                    continue;
+                }
                 let old = (old >= self.min_cocount).then_some((Reverse(old), b));
                 let new = (new >= self.min_cocount).then_some((Reverse(new), b));
-                if !snapshot && partners.touches_listed(old, new, self.k) {
-                    before.clear();
-                    before.extend_from_slice(&partners.top[..partners.top.len().min(self.k)]);
-                    snapshot = true;
+                if !touched && partners.touches_listed(old, new, self.k) {
+                    touch(&mut touched, partners, keep, &mut before);
                 }
                 partners.update(old, new, self.capacity);
             }
-            if partners.top.len() < self.k.min(partners.eligible) {
-                if !snapshot {
-                    before.clear();
-                    before.extend_from_slice(&partners.top);
-                    snapshot = true;
-                }
-                partners.refill(self.capacity, self.min_cocount);
+            if rebuild {
+                before.clear();
+                before.extend_from_slice(&partners.top[..partners.top.len().min(self.k)]);
+                partners.rebuild(self.capacity, self.min_cocount, &mut self.ranked);
+                touched = before[..] != partners.top[..partners.top.len().min(self.k)];
+            } else if partners.top.len() < self.k.min(partners.eligible) {
+                touch(&mut touched, partners, keep, &mut before);
+                partners.refill(self.capacity, self.min_cocount, &mut self.ranked);
             }
-            if snapshot {
+            if touched {
                 let after = &partners.top[..partners.top.len().min(self.k)];
-                diff_sorted(&before, after, |entry, diff| listed((a, neighbour(entry)), diff));
+                if self.publish_changes {
+                    diff_sorted(&before, after, |entry, diff| listed((a, neighbour(entry)), diff));
+                }
+                if self.publish_lists {
+                    relisted(a, after.iter().copied().map(neighbour).collect());
+                }
             }
             if partners.counts.is_empty() {
                 partners.top = Vec::new();
@@ -228,6 +272,13 @@ impl PartnerLists {
     /// The same with another threshold between merging and binary-searching counts (tests take both paths).
     pub fn with_merge_ratio(mut self, ratio: usize) -> Self {
         self.merge_ratio = ratio.max(1);
+        self
+    }
+
+    /// The same with another threshold between ranking again and moving entries (tests take both paths;
+    /// 0 never ranks again).
+    pub fn with_rebuild_ratio(mut self, ratio: usize) -> Self {
+        self.rebuild_ratio = ratio;
         self
     }
 
@@ -375,23 +426,47 @@ impl Partners {
     }
 
     /// Refills `top` from the counts, up to `capacity`, with the best partners outside it.
-    fn refill(&mut self, capacity: usize, min_cocount: u32) {
+    fn refill(&mut self, capacity: usize, min_cocount: u32, ranked: &mut Vec<Entry>) {
         let want = capacity.min(self.eligible) - self.top.len();
         let last = self.top.last().copied();
-        let mut outside: Vec<Entry> = self
-            .counts
-            .iter()
-            .map(|&(b, c)| (Reverse(c), b))
-            .filter(|e| e.0 .0 >= min_cocount && last.is_none_or(|last| *e > last))
-            .collect();
-        if outside.len() > want {
-            outside.select_nth_unstable(want);
-            outside.truncate(want);
-        }
-        outside.sort_unstable();
-        self.top.extend(outside);
+        best_entries(&self.counts, min_cocount, |e| last.is_none_or(|last| e > last), want, ranked);
+        self.top.extend_from_slice(ranked);
+    }
+
+    /// Ranks `top` again from the counts: the best `capacity` eligible partners, and `eligible` recounted.
+    fn rebuild(&mut self, capacity: usize, min_cocount: u32, ranked: &mut Vec<Entry>) {
+        self.eligible = best_entries(&self.counts, min_cocount, |_| true, capacity, ranked);
+        self.top.clear();
+        self.top.extend_from_slice(ranked);
     }
 }
+
+/// Leaves in `ranked`, best first, the best `want` entries of `counts` with at least `min_cocount` that
+/// `keep` accepts; returns how many were acceptable.
+fn best_entries(
+    counts: &[(ItemId, u32)],
+    min_cocount: u32,
+    keep: impl Fn(Entry) -> bool,
+    want: usize,
+    ranked: &mut Vec<Entry>,
+) -> usize {
+    ranked.clear();
+    ranked.extend(counts.iter().map(|&(b, c)| (Reverse(c), b)).filter(|e| e.0 .0 >= min_cocount && keep(*e)));
+    let acceptable = ranked.len();
+    if ranked.len() > want {
+        ranked.select_nth_unstable(want);
+        ranked.truncate(want);
+    }
+    ranked.sort_unstable();
+    acceptable
+}
+
+/// Partners per moved partner below which [`PartnerLists::apply`] ranks an item's partners again from its
+/// counts instead of moving each changed partner within `top`. A move is a binary search and a shift of
+/// `top` (about 100 ns with the branch misses); ranking again is a pass over the counts and a selection
+/// (a few ns per partner). Hot items, whose co-counts change by the thousand in every live epoch, take
+/// the rebuild.
+const REBUILD_RATIO: usize = 16;
 
 /// Partners per change above which [`Partners::count`] binary-searches instead of merging (see there).
 const MERGE_RATIO: usize = 512;
@@ -536,8 +611,14 @@ mod tests {
             min_cocount in 1isize..3,
             reserve in 0usize..3,
             merge_ratio in prop_oneof![Just(1usize), Just(4), Just(1000)],
+            rebuild_ratio in prop_oneof![Just(0usize), Just(2), Just(1000)],
+            (changes_out, lists_out) in prop_oneof![Just((true, false)), Just((false, true)), Just((true, true))],
         ) {
-            let mut lists = PartnerLists::with_reserve(k, min_cocount, reserve).with_merge_ratio(merge_ratio);
+            let mut lists = PartnerLists::with_reserve(k, min_cocount, reserve)
+                .with_merge_ratio(merge_ratio)
+                .with_rebuild_ratio(rebuild_ratio)
+                .publishing(changes_out, lists_out);
+            let mut whole: BTreeMap<ItemId, Vec<Neighbour>> = BTreeMap::new();
             let mut counts: BTreeMap<(ItemId, ItemId), isize> = BTreeMap::new();
             let mut counted: BTreeMap<((ItemId, ItemId), isize), isize> = BTreeMap::new();
             let mut listed: BTreeMap<(ItemId, Neighbour), isize> = BTreeMap::new();
@@ -554,6 +635,13 @@ mod tests {
                     changes,
                     |key, diff| accumulate(&mut counted, key, diff),
                     |key, diff| accumulate(&mut listed, key, diff),
+                    |item, list| {
+                        if list.is_empty() {
+                            whole.remove(&item);
+                        } else {
+                            whole.insert(item, list.to_vec());
+                        }
+                    },
                 );
                 let eligible: BTreeMap<(ItemId, ItemId), isize> =
                     counts.iter().filter(|(_, c)| **c >= min_cocount).map(|(p, c)| (*p, *c)).collect();
@@ -564,13 +652,25 @@ mod tests {
                     per_item.entry(a).or_default().push((Reverse(c as u32), b));
                 }
                 let mut expected_listed = BTreeMap::new();
+                let mut expected_whole = BTreeMap::new();
                 for (a, mut entries) in per_item {
                     entries.sort();
-                    for (Reverse(cocount), item) in entries.into_iter().take(k) {
-                        expected_listed.insert((a, Neighbour { item, cocount }), 1);
+                    let top: Vec<Neighbour> = entries.into_iter().take(k).map(neighbour).collect();
+                    for &n in &top {
+                        expected_listed.insert((a, n), 1);
                     }
+                    expected_whole.insert(a, top);
                 }
-                prop_assert_eq!(&listed, &expected_listed);
+                if changes_out {
+                    prop_assert_eq!(&listed, &expected_listed);
+                } else {
+                    prop_assert!(listed.is_empty());
+                }
+                if lists_out {
+                    prop_assert_eq!(&whole, &expected_whole);
+                } else {
+                    prop_assert!(whole.is_empty());
+                }
             }
         }
     }

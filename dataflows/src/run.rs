@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use timely::dataflow::operators::probe::Handle;
+use timely::dataflow::operators::Probe;
 
 use crate::feed::{EventFeed, Op};
 use crate::inputs::GraphInputs;
@@ -27,6 +28,8 @@ struct Captured {
     recent: Acc<(UserId, RecentEntry)>,
     cooccurrence: Acc<((ItemId, ItemId), isize)>,
     neighbours: Acc<(ItemId, Neighbour)>,
+    /// The latest whole list of each item (from `neighbour_lists`).
+    neighbour_lists: Arc<Mutex<BTreeMap<ItemId, NeighbourList>>>,
     window_counts: Acc<(ItemId, isize)>,
     transitions: Acc<(Transition, isize)>,
     context_counts: Acc<((ItemId, ContextId), isize)>,
@@ -59,6 +62,7 @@ fn run(
     let captured = Arc::new(Captured::default());
     let shared_batches = Arc::new(batches);
     let config = timely::Config::process(workers.max(1));
+    let (lists_on, changes_on) = (params.publish_neighbour_lists, params.publish_neighbour_changes);
     let params = params.clone();
     let sink = captured.clone();
     timely::execute(config, move |worker| {
@@ -74,6 +78,11 @@ fn run(
                 accumulate(out.recent, &sink.recent, &probe);
                 accumulate(out.cooccurrence, &sink.cooccurrence, &probe);
                 accumulate(out.neighbours, &sink.neighbours, &probe);
+                let lists = sink.neighbour_lists.clone();
+                timely::dataflow::operators::Inspect::inspect(out.neighbour_lists, move |(item, list)| {
+                    lists.lock().unwrap().insert(*item, list.clone());
+                })
+                .probe_with(&probe);
                 accumulate(out.window_counts, &sink.window_counts, &probe);
                 accumulate(out.affinity, &sink.affinity, &probe);
                 accumulate(out.transitions, &sink.transitions, &probe);
@@ -138,6 +147,18 @@ fn run(
         }
     }
     snap.sort_neighbours();
+    let lists: BTreeMap<ItemId, Vec<Neighbour>> = std::mem::take(&mut *captured.neighbour_lists.lock().unwrap())
+        .into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(item, list)| (item, list.to_vec()))
+        .collect();
+    if lists_on {
+        // With both outputs on, the whole lists must be what the changes add up to.
+        if changes_on {
+            assert_eq!(lists, snap.neighbours, "whole neighbour lists differ from their accumulated changes");
+        }
+        snap.neighbours = lists;
+    }
     (snap, elapsed)
 }
 

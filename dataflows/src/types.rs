@@ -79,6 +79,11 @@ pub struct Neighbour {
     pub cocount: u32,
 }
 
+/// An item's whole list of neighbour candidates at one time, best first (co-count descending, then item id),
+/// shared by reference: the `neighbour_lists` output replaces an item's list with a new one instead of
+/// sending the entries that changed.
+pub type NeighbourList = std::sync::Arc<[Neighbour]>;
+
 /// A user's time-decayed affinity for an item, as a fixed-point base-2 logarithm relative to the origin
 /// [`AffinityParams::origin`]: the affinity at time `now` is `2^(log2_fixed / 2^16 − (now − origin) / half_life)`.
 ///
@@ -182,6 +187,15 @@ pub struct Params {
     /// updates per changed pair).
     #[serde(default = "publish")]
     pub publish_pair_counts: bool,
+    /// Whether the `neighbours` output carries each change of the neighbour lists (a retraction and an
+    /// insertion per moved entry). Tests compare it with the reference model.
+    #[serde(default = "publish")]
+    pub publish_neighbour_changes: bool,
+    /// Whether the `neighbour_lists` output carries each changed list whole. The engine serves from these:
+    /// on live epochs a hot item's list changes in most of its entries, and replacing it costs one copy of
+    /// the list, where applying the changes cost a search and a shift of the list per entry.
+    #[serde(default)]
+    pub publish_neighbour_lists: bool,
 }
 
 fn publish() -> bool {
@@ -205,6 +219,8 @@ impl Default for Params {
                 event_type_weights: Vec::new(),
             },
             publish_pair_counts: true,
+            publish_neighbour_changes: true,
+            publish_neighbour_lists: false,
         }
     }
 }

@@ -19,6 +19,8 @@ fn params(max_items: usize, max_age: i64, min_co: isize, k: usize, similarity: S
         trend_bucket_secs: 10,
         affinity: AffinityParams { half_life_secs: 25, origin: 0, event_type_weights: vec![1.0, 3.0] },
         publish_pair_counts: true,
+        publish_neighbour_changes: true,
+        publish_neighbour_lists: false,
     }
 }
 
@@ -66,9 +68,13 @@ proptest! {
         sim in similarity(),
         workers in 1usize..3,
         trim in prop_oneof![Just(100.0f64), 30.0f64..100.0],
+        (changes, lists) in prop_oneof![Just((true, false)), Just((false, true)), Just((true, true))],
     ) {
         let mut p = params(max_items, max_age, min_co, k, sim);
         p.user_trim_percentile = trim;
+        // The neighbour lists as changes, as whole lists (as the engine takes them), or both (checked equal).
+        p.publish_neighbour_changes = changes;
+        p.publish_neighbour_lists = lists;
         let mut reference = Reference::new(p.clone());
         for op in &ops {
             reference.apply(op);
@@ -152,8 +158,11 @@ fn dense_stream_matches_reference() {
         }
         let expected = reference.snapshot();
         let batches: Vec<Vec<Op>> = ops.chunks(rng.gen_range(50..400)).map(|c| c.to_vec()).collect();
-        let actual = run_batches(&p, workers, batches, true);
+        let actual = run_batches(&p, workers, batches.clone(), true);
         assert!(expected.neighbours.values().any(|n| n.len() == 4));
         assert_eq!(actual, expected);
+        // Whole lists, as the engine takes them, checked against the changes and the reference.
+        let lists = Params { publish_neighbour_lists: true, ..p.clone() };
+        assert_eq!(run_batches(&lists, workers, batches, true), expected);
     }
 }

@@ -10,10 +10,10 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use dashmap::DashMap;
-use dataflows::{Affinity, EventTypeId, ItemId, Neighbour, RecentEntry, UserId};
+use dataflows::{Affinity, EventTypeId, ItemId, NeighbourList, RecentEntry, UserId};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 /// A concurrent map keyed by dense ids the engine assigns (never by strings from requests), so a fast
@@ -45,11 +45,6 @@ fn apply_window(windows: &IdMap<UserId, Multi<RecentEntry>>, user: UserId, entry
     }
 }
 
-/// The order of neighbour lists: most co-occurring first, ties to the lower id.
-fn rank(n: &Neighbour) -> (Reverse<u32>, ItemId) {
-    (Reverse(n.cocount), n.item)
-}
-
 /// Items ranked by distinct users, per event type.
 type PopularityRanks = HashMap<EventTypeId, BTreeSet<(Reverse<i64>, ItemId)>>;
 
@@ -63,10 +58,10 @@ pub struct ServingIndex {
     recent: IdMap<UserId, Multi<RecentEntry>>,
     /// Per user, the history windows of every event type (entries carry their type).
     typed_recent: IdMap<UserId, Multi<RecentEntry>>,
-    /// Per item, its candidates best first (co-count descending, then item id), changed in place by the
-    /// one worker that owns the item: readers share the list (an `Arc`) without copying or sorting it, which
-    /// they do for every history item of every query; a list a reader holds is copied on write.
-    neighbours: IdMap<ItemId, Arc<Vec<Neighbour>>>,
+    /// Per item, its candidates best first (co-count descending, then item id), replaced whole by the one
+    /// worker that owns the item whenever it changes: readers share the list (an `Arc`) without copying or
+    /// sorting it, which they do for every history item of every query.
+    neighbours: IdMap<ItemId, NeighbourList>,
     affinity: IdMap<UserId, FxHashMap<ItemId, Multi<Affinity>>>,
     /// Per item `a`: how often each `(b, distance)` followed it.
     transitions: IdMap<ItemId, FxHashMap<(ItemId, u8), i64>>,
@@ -145,49 +140,14 @@ impl ServingIndex {
         entries
     }
 
-    /// Applies a batch of changes of items' neighbour lists, as one worker emits them (each item's changes
-    /// next to each other, one time per batch): one map lookup per run of an item's changes.
-    pub fn apply_neighbours<'a>(
-        &self,
-        updates: impl IntoIterator<Item = &'a ((ItemId, Neighbour), dataflows::Epoch, isize)>,
-    ) {
-        let mut run: Vec<(Neighbour, isize)> = Vec::new();
-        let mut current = None;
-        for &((item, neighbour), _, diff) in updates {
-            if current != Some(item) {
-                if let Some(previous) = current {
-                    self.apply_neighbour_run(previous, &mut run);
-                }
-                current = Some(item);
-            }
-            run.push((neighbour, diff));
+    /// Replaces an item's neighbour list with the one its worker published (an empty list removes it).
+    /// Readers holding the old list keep it unchanged.
+    pub fn replace_neighbours(&self, item: ItemId, list: NeighbourList) {
+        if list.is_empty() {
+            self.neighbours.remove(&item);
+        } else {
+            self.neighbours.insert(item, list);
         }
-        if let Some(item) = current {
-            self.apply_neighbour_run(item, &mut run);
-        }
-    }
-
-    fn apply_neighbour_run(&self, item: ItemId, changes: &mut Vec<(Neighbour, isize)>) {
-        let mut entry = self.neighbours.entry(item).or_default();
-        // In place while no reader holds the list; a reader's copy stays as it was (copy on write).
-        let list = Arc::make_mut(&mut *entry);
-        for &(neighbour, diff) in changes.iter() {
-            let at = list.partition_point(|n| rank(n) < rank(&neighbour));
-            let present = list.get(at) == Some(&neighbour);
-            // A neighbour is listed at most once, and a time's changes are consolidated: an insertion is of
-            // an absent entry, a retraction of a present one, in whatever order they come.
-            if diff > 0 && !present {
-                list.insert(at, neighbour);
-            } else if diff < 0 && present {
-                list.remove(at);
-            }
-        }
-        let empty = list.is_empty();
-        drop(entry);
-        if empty {
-            self.neighbours.remove_if(&item, |_, l| l.is_empty());
-        }
-        changes.clear();
     }
 
     /// Applies a change of an item's interaction count in a context value.
@@ -357,8 +317,8 @@ impl ServingIndex {
     }
 
     /// An item's neighbour candidates (most co-occurring first, ties to the lower id).
-    pub fn neighbours(&self, item: ItemId) -> Arc<Vec<Neighbour>> {
-        self.neighbours.get(&item).map(|l| l.clone()).unwrap_or_default()
+    pub fn neighbours(&self, item: ItemId) -> NeighbourList {
+        self.neighbours.get(&item).map(|l| l.clone()).unwrap_or_else(|| NeighbourList::from([]))
     }
 
     /// A user's affinity for every item they interacted with (the items they have seen).
@@ -407,50 +367,18 @@ pub struct IndexSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-    use std::collections::BTreeSet;
 
-    proptest! {
-        /// Lists change by their consolidated differences, emitted in any order and cut into batches at any
-        /// point (a batch may end between an item's retraction and its insertion); after every step the
-        /// index holds exactly the new lists, best first.
-        #[test]
-        fn neighbour_lists_follow_their_changes(
-            steps in proptest::collection::vec(
-                (proptest::collection::vec((0u32..3, 0u32..6, 1u32..4), 0..12), any::<u64>(), 0usize..8),
-                1..10,
-            ),
-        ) {
-            let index = ServingIndex::default();
-            let mut lists: BTreeMap<ItemId, BTreeSet<Neighbour>> = BTreeMap::new();
-            for (entries, shuffle, cut) in steps {
-                let mut next: BTreeMap<ItemId, BTreeSet<Neighbour>> = BTreeMap::new();
-                for (item, partner, cocount) in entries {
-                    let list = next.entry(item).or_default();
-                    if !list.iter().any(|n| n.item == partner) {
-                        list.insert(Neighbour { item: partner, cocount });
-                    }
-                }
-                // The differences, grouped by item as a worker emits them, in a scrambled order within each item.
-                let mut changes = Vec::new();
-                for item in lists.keys().chain(next.keys()).copied().collect::<BTreeSet<_>>() {
-                    let (old, new) = (lists.get(&item).cloned().unwrap_or_default(), next.get(&item).cloned().unwrap_or_default());
-                    let mut diff: Vec<_> = old.difference(&new).map(|n| ((item, *n), 0u64, -1isize))
-                        .chain(new.difference(&old).map(|n| ((item, *n), 0u64, 1isize))).collect();
-                    let rotate = (shuffle as usize) % diff.len().max(1);
-                    diff.rotate_left(rotate);
-                    changes.extend(diff);
-                }
-                let cut = cut.min(changes.len());
-                index.apply_neighbours(&changes[..cut]);
-                index.apply_neighbours(&changes[cut..]);
-                for item in 0..3 {
-                    let mut expected: Vec<Neighbour> = next.get(&item).map(|l| l.iter().copied().collect()).unwrap_or_default();
-                    expected.sort_by_key(rank);
-                    prop_assert_eq!(index.neighbours(item).to_vec(), expected);
-                }
-                lists = next;
-            }
-        }
+    #[test]
+    fn neighbour_lists_are_replaced_whole_and_readers_keep_theirs() {
+        let index = ServingIndex::default();
+        let first: NeighbourList = vec![Neighbour { item: 2, cocount: 5 }, Neighbour { item: 3, cocount: 1 }].into();
+        index.replace_neighbours(1, first.clone());
+        let held = index.neighbours(1);
+        index.replace_neighbours(1, vec![Neighbour { item: 3, cocount: 6 }].into());
+        assert_eq!(&*held, &*first, "a reader's list does not change under it");
+        assert_eq!(&*index.neighbours(1), &[Neighbour { item: 3, cocount: 6 }]);
+        index.replace_neighbours(1, NeighbourList::from([]));
+        assert!(index.neighbours(1).is_empty());
+        assert_eq!(index.sizes().items_with_neighbours, 0);
     }
 }

@@ -69,9 +69,16 @@ pub fn default_params() -> Params {
     p.cooccurrence_window.max_items = 40;
     p.neighbours = 200;
     p.trend_bucket_secs = 1_800;
-    // Nothing in the engine reads every pair's count.
-    p.publish_pair_counts = false;
-    p
+    served(p)
+}
+
+/// `params` with the graph outputs set to what the serving index reads: no per-pair counts (nothing reads
+/// them), and each changed neighbour list whole rather than its entries' changes.
+pub fn served(mut params: Params) -> Params {
+    params.publish_pair_counts = false;
+    params.publish_neighbour_changes = false;
+    params.publish_neighbour_lists = true;
+    params
 }
 
 /// One record submitted for ingest.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dataflows::inputs::GraphInputs;
 use dataflows::{Epoch, InputChanges, Params};
-use timely::dataflow::operators::core::Inspect;
+use timely::dataflow::operators::Inspect;
 use timely::dataflow::operators::probe::Handle;
 use timely::dataflow::operators::Probe;
 use timely::WorkerConfig;
@@ -122,7 +122,7 @@ impl Workers {
         let receivers = Arc::new(receivers);
         let config =
             timely::Config { communication: timely::CommunicationConfig::Process(n), worker: WorkerConfig::default() };
-        let params = params.clone();
+        let params = super::served(params.clone());
         let worker_shared = shared.clone();
         let guards = timely::execute(config, move |worker| {
             let index = worker.index();
@@ -175,14 +175,8 @@ fn run_worker(
         let s = sink.clone();
         out.recent.inspect(move |((u, e), _, d)| s.apply_recent(*u, *e, *d)).probe_with(&probe);
         let s = sink.clone();
-        out.neighbours
-            .inner
-            .inspect_core(move |event| {
-                if let Ok((_, updates)) = event {
-                    s.apply_neighbours(updates);
-                }
-            })
-            .probe_with(&probe);
+        out.neighbour_lists.inspect(move |(item, list)| s.replace_neighbours(*item, list.clone())).probe_with(&probe);
+        out.neighbours.probe_with(&probe);
         let s = sink.clone();
         out.window_counts.inspect(move |((i, c), _, d)| s.apply_window_count(*i, *c, *d)).probe_with(&probe);
         let s = sink.clone();
