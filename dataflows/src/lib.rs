@@ -22,6 +22,7 @@
 //! boundaries fall, only on event times inside the data; a replay in one epoch equals a live stream.
 //! Diffs are always integer counts; floats live only in values, as deterministic functions of sorted inputs.
 
+pub mod cocounts;
 pub mod feed;
 pub mod graph;
 pub mod inputs;

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher;
 
+use crate::cocounts::{Counts, MERGE_RATIO};
 use crate::types::{ItemId, Neighbour, NeighbourList, UserId};
 
 /// A pair change: `((a, b), diff)`, the number of users whose windows hold both `a` and `b` changes by `diff`.
@@ -127,8 +128,8 @@ pub struct PartnerLists {
 
 #[derive(Default)]
 struct Partners {
-    /// Every partner's co-count, sorted by partner.
-    counts: Vec<(ItemId, u32)>,
+    /// Every partner's co-count.
+    counts: Counts,
     /// Partners with a co-count of at least `min_cocount`.
     eligible: usize,
     top: Vec<Entry>,
@@ -218,13 +219,13 @@ impl PartnerLists {
             moves.clear();
             run.clear();
             run.extend(crate::keyed::sum_runs(group));
-            partners.count(&run, &mut moves, &mut self.scratch, self.merge_ratio);
+            partners.counts.add(&run, &mut moves, &mut self.scratch, self.merge_ratio);
             // Whether the listed top-`k` changed; its entries before the first change, if changes are reported.
             let mut touched = false;
             let keep = self.publish_changes.then_some(self.k);
             // Many moves against few partners: ranking again from the counts is cheaper than moving entries
             // one at a time (see [`REBUILD_RATIO`]).
-            let rebuild = moves.len() * self.rebuild_ratio >= partners.counts.len();
+            let rebuild = moves.len() * self.rebuild_ratio >= partners.counts.partners();
             for &(b, old, new) in &moves {
                 if old >= self.min_cocount {
                     counted(((a, b), old as isize), -1);
@@ -260,9 +261,9 @@ impl PartnerLists {
                     relisted(a, after.iter().copied().map(neighbour).collect());
                 }
             }
-            if partners.counts.is_empty() {
+            if partners.counts.partners() == 0 {
                 partners.top = Vec::new();
-                partners.counts = Vec::new();
+                partners.counts = Counts::default();
             }
         }
         self.grouped = grouped;
@@ -295,64 +296,6 @@ impl PartnerLists {
 }
 
 impl Partners {
-    /// Adds each `(partner, diff)` of `run` (sorted by partner) to the co-counts and reports every
-    /// `(partner, old, new)` to `moves`.
-    ///
-    /// Why a sorted vector and not a hash map: the counts of all pairs are far larger than the caches, so
-    /// every hash probe was a cache miss (most of this operator's time). A hot item gets thousands of changes
-    /// per epoch, which one sequential merge applies far faster; an item with few changes against many
-    /// partners is binary-searched instead. Where the two cost the same: a merge streams the vector
-    /// (prefetched, about 2 ns per entry), a binary search of a cold vector misses the cache at most levels
-    /// (about `log2(n) − 3` misses of about 80 ns), so a merge wins from about one change per `MERGE_RATIO`
-    /// entries.
-    fn count(
-        &mut self,
-        run: &[(ItemId, isize)],
-        moves: &mut Vec<(ItemId, u32, u32)>,
-        scratch: &mut Vec<(ItemId, u32)>,
-        merge_ratio: usize,
-    ) {
-        if run.len() * merge_ratio >= self.counts.len() {
-            merge_counts(&mut self.counts, run.iter().copied(), scratch, |b, before, after| {
-                moves.push((b, before, after))
-            });
-        } else {
-            // Few changes against many partners: update existing counts in place, and apply the partners
-            // that appear or disappear with one merge (inserting them one by one shifted the whole vector
-            // each time).
-            let mut structural = Vec::new();
-            for &(b, diff) in run {
-                match self.counts.binary_search_by_key(&b, |&(c, _)| c) {
-                    Ok(at) => {
-                        let before = self.counts[at].1;
-                        let after = add_count(before, diff);
-                        if after > 0 {
-                            self.counts[at].1 = after;
-                        } else {
-                            structural.push((b, diff));
-                        }
-                        moves.push((b, before, after));
-                    }
-                    Err(_) => {
-                        structural.push((b, diff));
-                        moves.push((b, 0, add_count(0, diff)));
-                    }
-                }
-            }
-            if structural.len() <= 4 {
-                // A few shifts of the vector (memmove) are cheaper than a pass over it.
-                for (b, diff) in structural {
-                    match self.counts.binary_search_by_key(&b, |&(c, _)| c) {
-                        Ok(at) => drop(self.counts.remove(at)),
-                        Err(at) => self.counts.insert(at, (b, add_count(0, diff))),
-                    }
-                }
-            } else {
-                merge_counts(&mut self.counts, structural.into_iter(), scratch, |_, _, _| {});
-            }
-        }
-    }
-
     /// Whether moving a partner from `old` to `new` (either may be ineligible) can change the first `k`.
     fn touches_listed(&self, old: Option<Entry>, new: Option<Entry>, k: usize) -> bool {
         let kth = self.top.get(k.saturating_sub(1)).copied();
@@ -429,13 +372,13 @@ impl Partners {
     fn refill(&mut self, capacity: usize, min_cocount: u32, ranked: &mut Vec<Entry>) {
         let want = capacity.min(self.eligible) - self.top.len();
         let last = self.top.last().copied();
-        best_entries(&self.counts, min_cocount, |e| last.is_none_or(|last| e > last), want, ranked);
+        best_entries(self.counts.iter(), min_cocount, |e| last.is_none_or(|last| e > last), want, ranked);
         self.top.extend_from_slice(ranked);
     }
 
     /// Ranks `top` again from the counts: the best `capacity` eligible partners, and `eligible` recounted.
     fn rebuild(&mut self, capacity: usize, min_cocount: u32, ranked: &mut Vec<Entry>) {
-        self.eligible = best_entries(&self.counts, min_cocount, |_| true, capacity, ranked);
+        self.eligible = best_entries(self.counts.iter(), min_cocount, |_| true, capacity, ranked);
         self.top.clear();
         self.top.extend_from_slice(ranked);
     }
@@ -444,14 +387,14 @@ impl Partners {
 /// Leaves in `ranked`, best first, the best `want` entries of `counts` with at least `min_cocount` that
 /// `keep` accepts; returns how many were acceptable.
 fn best_entries(
-    counts: &[(ItemId, u32)],
+    counts: impl Iterator<Item = (ItemId, u32)>,
     min_cocount: u32,
     keep: impl Fn(Entry) -> bool,
     want: usize,
     ranked: &mut Vec<Entry>,
 ) -> usize {
     ranked.clear();
-    ranked.extend(counts.iter().map(|&(b, c)| (Reverse(c), b)).filter(|e| e.0 .0 >= min_cocount && keep(*e)));
+    ranked.extend(counts.map(|(b, c)| (Reverse(c), b)).filter(|e| e.0 .0 >= min_cocount && keep(*e)));
     let acceptable = ranked.len();
     if ranked.len() > want {
         ranked.select_nth_unstable(want);
@@ -467,51 +410,6 @@ fn best_entries(
 /// (a few ns per partner). Hot items, whose co-counts change by the thousand in every live epoch, take
 /// the rebuild.
 const REBUILD_RATIO: usize = 16;
-
-/// Partners per change above which [`Partners::count`] binary-searches instead of merging (see there).
-const MERGE_RATIO: usize = 512;
-
-fn add_count(old: u32, diff: isize) -> u32 {
-    u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32")
-}
-
-/// Applies `changes` `(partner, diff)`, ascending by partner, to `counts` (sorted by partner) in one
-/// sequential pass through `scratch`, reporting each `(partner, old, new)`; partners reaching 0 go. The
-/// untouched stretches between changes are copied whole.
-fn merge_counts(
-    counts: &mut Vec<(ItemId, u32)>,
-    changes: impl Iterator<Item = (ItemId, isize)>,
-    scratch: &mut Vec<(ItemId, u32)>,
-    mut report: impl FnMut(ItemId, u32, u32),
-) {
-    scratch.clear();
-    scratch.reserve(counts.len() + changes.size_hint().0);
-    let mut rest: &[(ItemId, u32)] = counts;
-    for (b, diff) in changes {
-        // A linear scan, not a galloping search: the vector is cold, and a sequential walk is prefetched
-        // while jumps ahead miss the cache at each probe (measured: galloping was most of the merge).
-        let skip = rest.iter().position(|&(c, _)| c >= b).unwrap_or(rest.len());
-        scratch.extend_from_slice(&rest[..skip]);
-        rest = &rest[skip..];
-        let before = match rest.first() {
-            Some(&(c, n)) if c == b => {
-                rest = &rest[1..];
-                n
-            }
-            _ => 0,
-        };
-        let after = add_count(before, diff);
-        if after > 0 {
-            scratch.push((b, after));
-        }
-        report(b, before, after);
-    }
-    scratch.extend_from_slice(rest);
-    // Copied back rather than swapped: a swap would hand this item the buffer of whichever item merged
-    // before, and over time every item would hold a vector as large as the largest.
-    counts.clear();
-    counts.extend_from_slice(scratch);
-}
 
 /// Emits the difference between two lists sorted by the same order: `-1` for entries only in `before`,
 /// `+1` for entries only in `after`.
