@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use crate::recent::{RecentChange, RecentWindows, WindowChange};
@@ -89,9 +90,9 @@ pub struct EventFeed {
     typed: RecentWindows<(UserId, EventTypeId)>,
     typed_changes: Vec<WindowChange<(UserId, EventTypeId)>>,
     /// Each user's live events, sorted by [`sequence_key`].
-    live: HashMap<UserId, Vec<Interaction>>,
+    live: HashMap<UserId, Vec<Interaction>, FxBuildHasher>,
     /// Each user's live context values, to retract with the user.
-    live_contexts: HashMap<UserId, Vec<ContextEvent>>,
+    live_contexts: HashMap<UserId, Vec<ContextEvent>, FxBuildHasher>,
     events: u64,
     max_distance: usize,
 }
@@ -127,8 +128,8 @@ impl EventFeed {
             typed_changes: Vec::new(),
             windows: RecentWindows::new(window),
             cowindows: RecentWindows::new(cooccurrence_window),
-            live: HashMap::new(),
-            live_contexts: HashMap::new(),
+            live: HashMap::default(),
+            live_contexts: HashMap::default(),
             events: 0,
             max_distance: 0,
         }

@@ -12,6 +12,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxBuildHasher;
+
 use crate::types::{Interaction, RecentEntry, UserId, WindowParams};
 
 /// A change to the `recent` collection.
@@ -24,7 +26,8 @@ pub type WindowChange<K> = ((K, RecentEntry), isize);
 #[derive(Debug, Default, Clone)]
 pub struct RecentWindows<K = UserId> {
     params: Option<WindowParams>,
-    users: HashMap<K, UserWindow>,
+    /// Keyed by dense engine ids, never by request strings, so the fast non-keyed hash is safe here.
+    users: HashMap<K, UserWindow, FxBuildHasher>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -37,7 +40,7 @@ struct UserWindow {
 impl<K: Copy + Ord + std::hash::Hash> RecentWindows<K> {
     /// Empty windows with these parameters.
     pub fn new(params: WindowParams) -> Self {
-        RecentWindows { params: Some(params), users: HashMap::new() }
+        RecentWindows { params: Some(params), users: HashMap::default() }
     }
 
     /// The current window of one user, oldest first.
