@@ -118,9 +118,7 @@ fn add_sparse(
     merge_ratio: usize,
 ) {
     if run.len() * merge_ratio >= counts.len() {
-        merge_counts(counts, run.iter().copied(), scratch, |b, before, after| {
-            moves.push((b, before, after))
-        });
+        merge_counts(counts, run.iter().copied(), scratch, |b, before, after| moves.push((b, before, after)));
     } else {
         // Few changes against many partners: update existing counts in place, and apply the partners
         // that appear or disappear with one merge (inserting them one by one shifted the whole vector
@@ -157,7 +155,6 @@ fn add_sparse(
         }
     }
 }
-
 
 /// Partners per change above which [`Counts::add`] binary-searches a sparse vector instead of merging
 /// into it (see there).

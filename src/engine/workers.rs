@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use dataflows::inputs::GraphInputs;
 use dataflows::{Epoch, InputChanges, Params};
-use timely::dataflow::operators::Inspect;
 use timely::dataflow::operators::probe::Handle;
+use timely::dataflow::operators::Inspect;
 use timely::dataflow::operators::Probe;
 use timely::WorkerConfig;
 
