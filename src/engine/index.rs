@@ -367,6 +367,7 @@ pub struct IndexSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataflows::Neighbour;
 
     #[test]
     fn neighbour_lists_are_replaced_whole_and_readers_keep_theirs() {
