@@ -60,6 +60,16 @@ pub struct InputChanges {
 }
 
 impl InputChanges {
+    /// Appends `other`'s changes (all at the same time as these).
+    pub fn extend(&mut self, other: InputChanges) {
+        self.events.extend(other.events);
+        self.recent.extend(other.recent);
+        self.cowindow.extend(other.cowindow);
+        self.transitions.extend(other.transitions);
+        self.typed_recent.extend(other.typed_recent);
+        self.contexts.extend(other.contexts);
+    }
+
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()

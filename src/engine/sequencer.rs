@@ -111,54 +111,78 @@ impl Sequencer {
                 Ok(c) => c,
                 Err(_) => break,
             };
-            let mut group = Vec::new();
-            let mut size = 0;
-            let mut read_log = None;
-            let mut next = Some(first);
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Submit { records, ack } => {
-                        size += records.len();
-                        group.push((records, ack));
-                    }
-                    Command::ReadLog(reply) => {
-                        read_log = Some(reply);
-                        break;
-                    }
-                    Command::Shutdown => {
-                        open = false;
-                        break;
-                    }
-                }
-                if size < self.max_epoch_records {
-                    next = commands.try_recv().ok();
-                }
-            }
+            let mut control = Control::default();
+            let (group, size) = self.gather(Some(first), &commands, 0, &mut control);
             // The group is made durable and turned into input changes while the workers are still busy
             // with the previous epoch; it is sent, and acknowledged, once they have published that one.
             // Backpressure and adaptive batching: while the workers are busy, submissions queue up and then
             // go into the next epoch together, so epochs grow exactly as much as the dataflow needs to keep
             // up, and acknowledged events are never more than one epoch ahead of what queries see.
             let committed = std::time::Instant::now();
-            let prepared = self.commit(group);
+            let mut prepared = self.commit(group);
             let commit_ms = committed.elapsed().as_secs_f64() * 1e3;
             let waited = std::time::Instant::now();
-            self.wait_for_workers(1);
+            let mut records = size;
+            // What arrives while the workers are still busy is committed into the same epoch at once,
+            // rather than after they publish: otherwise the next commit would start only when they are
+            // done, and they would sit idle through it (every other epoch, measured).
+            while !self.workers.shared.wait_published_for(self.epoch + 1, KEEP_COMMITTING_EVERY) {
+                if control.stops() || records >= self.max_epoch_records {
+                    continue;
+                }
+                let (more, size) = self.gather(commands.try_recv().ok(), &commands, records, &mut control);
+                records += size;
+                match (prepared.as_mut(), self.commit(more)) {
+                    (Some(prepared), Some(more)) => prepared.extend(more),
+                    (None, more) => prepared = more,
+                    (Some(_), None) => {}
+                }
+            }
             let wait_ms = waited.elapsed().as_secs_f64() * 1e3;
             if let Some(prepared) = prepared {
                 self.publish(prepared);
             }
-            tracing::debug!(epoch = self.epoch, records = size, commit_ms, wait_ms, "epoch");
-            if let Some(reply) = read_log {
+            tracing::debug!(epoch = self.epoch, records, commit_ms, wait_ms, "epoch");
+            if let Some(reply) = control.read_log {
                 let _ = reply.send(self.log.flush().and_then(|()| self.log.read_from(0)));
             }
+            open = !control.shutdown;
         }
         self.workers.shutdown();
     }
 
-    /// Blocks until at most `in_flight` epochs are sent but not yet published.
-    fn wait_for_workers(&self, in_flight: u64) {
-        self.workers.shared.wait_published((self.epoch + 1).saturating_sub(in_flight));
+    /// Collects `first` and the submissions queued behind it, up to the epoch's record limit (counting
+    /// `already` records), stopping at a control command, which goes into `control`.
+    fn gather(
+        &self,
+        first: Option<Command>,
+        commands: &Receiver<Command>,
+        already: usize,
+        control: &mut Control,
+    ) -> (Vec<(Vec<Submission>, AckSender)>, usize) {
+        let mut group = Vec::new();
+        let mut size = 0;
+        let mut next = first;
+        while let Some(command) = next.take() {
+            match command {
+                Command::Submit { records, ack } => {
+                    size += records.len();
+                    group.push((records, ack));
+                }
+                Command::ReadLog(reply) => {
+                    control.read_log = Some(reply);
+                    break;
+                }
+                Command::Shutdown => {
+                    control.shutdown = true;
+                    break;
+                }
+            }
+            if already + size < self.max_epoch_records {
+                next = commands.try_recv().ok();
+            }
+        }
+        (group, size)
     }
 
     /// Logs and syncs one group of submissions and turns it into the next epoch's input changes; failures
@@ -267,6 +291,34 @@ struct Prepared {
     ops: Vec<Op>,
     changes: Vec<InputChanges>,
     acks: Vec<AckSender>,
+}
+
+impl Prepared {
+    /// Appends a later group, to be sent in the same epoch.
+    fn extend(&mut self, later: Prepared) {
+        self.ops.extend(later.ops);
+        for (share, more) in self.changes.iter_mut().zip(later.changes) {
+            share.extend(more);
+        }
+        self.acks.extend(later.acks);
+    }
+}
+
+/// How often the sequencer, while the workers run an epoch, commits what arrived meanwhile.
+const KEEP_COMMITTING_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Commands met while gathering submissions, handled once the epoch is sent.
+#[derive(Default)]
+struct Control {
+    read_log: Option<std::sync::mpsc::Sender<std::io::Result<crate::storage::log::LogReader>>>,
+    shutdown: bool,
+}
+
+impl Control {
+    /// Whether gathering must stop here: commands behind a control command wait for the next epoch.
+    fn stops(&self) -> bool {
+        self.read_log.is_some() || self.shutdown
+    }
 }
 
 /// Splits `items` into `n` nearly equal parts, so every worker shares the input work.

@@ -59,6 +59,14 @@ impl WorkerShared {
         }
     }
 
+    /// Blocks until the published frontier reaches at least `epoch` or `timeout` passes; whether it did.
+    pub fn wait_published_for(&self, epoch: Epoch, timeout: Duration) -> bool {
+        let (frontier, advanced) = &self.advanced;
+        let frontier = frontier.lock().unwrap();
+        let (frontier, _) = advanced.wait_timeout_while(frontier, timeout, |f| *f < epoch).unwrap();
+        *frontier >= epoch
+    }
+
     /// A receiver that sees the published frontier advance.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Epoch> {
         self.published.subscribe()
