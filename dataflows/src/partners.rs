@@ -79,7 +79,7 @@ fn change(window: &mut Vec<(ItemId, isize)>, item: ItemId, diff: isize, emit: &m
 fn touch(touched: &mut bool, partners: &Partners, keep: Option<usize>, before: &mut Vec<Entry>) {
     if let (false, Some(k)) = (*touched, keep) {
         before.clear();
-        before.extend_from_slice(&partners.top[..partners.top.len().min(k)]);
+        before.extend_from_slice(partners.listed(k));
     }
     *touched = true;
 }
@@ -244,16 +244,16 @@ impl PartnerLists {
                 partners.update(old, new, self.capacity);
             }
             if rebuild {
-                before.clear();
-                before.extend_from_slice(&partners.top[..partners.top.len().min(self.k)]);
+                // Ranking again needs the listed entries before, whatever is reported, to know if they changed.
+                touch(&mut touched, partners, Some(self.k), &mut before);
                 partners.rebuild(self.capacity, self.min_cocount, &mut self.ranked);
-                touched = before[..] != partners.top[..partners.top.len().min(self.k)];
+                touched = before[..] != *partners.listed(self.k);
             } else if partners.top.len() < self.k.min(partners.eligible) {
                 touch(&mut touched, partners, keep, &mut before);
                 partners.refill(self.capacity, self.min_cocount, &mut self.ranked);
             }
             if touched {
-                let after = &partners.top[..partners.top.len().min(self.k)];
+                let after = partners.listed(self.k);
                 if self.publish_changes {
                     diff_sorted(&before, after, |entry, diff| listed((a, neighbour(entry)), diff));
                 }
@@ -296,6 +296,11 @@ impl PartnerLists {
 }
 
 impl Partners {
+    /// The first `k` entries of `top`: the listed partners.
+    fn listed(&self, k: usize) -> &[Entry] {
+        &self.top[..self.top.len().min(k)]
+    }
+
     /// Whether moving a partner from `old` to `new` (either may be ineligible) can change the first `k`.
     fn touches_listed(&self, old: Option<Entry>, new: Option<Entry>, k: usize) -> bool {
         let kth = self.top.get(k.saturating_sub(1)).copied();

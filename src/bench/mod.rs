@@ -101,8 +101,9 @@ struct ChildResult {
 
 pub use dataflows::synthetic::zipf_stream;
 
+/// The engine's params, with the outputs it serves from, at the stream's window and list sizes.
 fn stream_params(s: &StreamArgs) -> Params {
-    let mut p = crate::engine::default_params();
+    let mut p = crate::engine::served(crate::engine::default_params());
     p.window.max_items = s.window;
     p.cooccurrence_window.max_items = s.window;
     p.neighbours = s.neighbours;

@@ -69,11 +69,12 @@ pub fn default_params() -> Params {
     p.cooccurrence_window.max_items = 40;
     p.neighbours = 200;
     p.trend_bucket_secs = 1_800;
-    served(p)
+    p
 }
 
 /// `params` with the graph outputs set to what the serving index reads: no per-pair counts (nothing reads
-/// them), and each changed neighbour list whole rather than its entries' changes.
+/// them), and each changed neighbour list whole rather than its entries' changes. The workers apply it to
+/// whatever params they are given.
 pub fn served(mut params: Params) -> Params {
     params.publish_pair_counts = false;
     params.publish_neighbour_changes = false;

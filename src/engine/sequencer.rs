@@ -118,9 +118,10 @@ impl Sequencer {
             // Backpressure and adaptive batching: while the workers are busy, submissions queue up and then
             // go into the next epoch together, so epochs grow exactly as much as the dataflow needs to keep
             // up, and acknowledged events are never more than one epoch ahead of what queries see.
+            let mut committing = std::time::Duration::ZERO;
             let committed = std::time::Instant::now();
             let mut prepared = self.commit(group);
-            let commit_ms = committed.elapsed().as_secs_f64() * 1e3;
+            committing += committed.elapsed();
             let waited = std::time::Instant::now();
             let mut records = size;
             // What arrives while the workers are still busy is committed into the same epoch at once,
@@ -132,12 +133,17 @@ impl Sequencer {
                 }
                 let (more, size) = self.gather(commands.try_recv().ok(), &commands, records, &mut control);
                 records += size;
-                match (prepared.as_mut(), self.commit(more)) {
+                let committed = std::time::Instant::now();
+                let more = self.commit(more);
+                committing += committed.elapsed();
+                match (prepared.as_mut(), more) {
                     (Some(prepared), Some(more)) => prepared.extend(more),
                     (None, more) => prepared = more,
                     (Some(_), None) => {}
                 }
             }
+            let commit_ms = committing.as_secs_f64() * 1e3;
+            // From the first commit's end to the send, including the later commits.
             let wait_ms = waited.elapsed().as_secs_f64() * 1e3;
             if let Some(prepared) = prepared {
                 self.publish(prepared);

@@ -50,15 +50,6 @@ impl WorkerShared {
         *self.published.borrow()
     }
 
-    /// Blocks until the published frontier reaches at least `epoch`.
-    pub fn wait_published(&self, epoch: Epoch) {
-        let (frontier, advanced) = &self.advanced;
-        let mut frontier = frontier.lock().unwrap();
-        while *frontier < epoch {
-            frontier = advanced.wait(frontier).unwrap();
-        }
-    }
-
     /// Blocks until the published frontier reaches at least `epoch` or `timeout` passes; whether it did.
     pub fn wait_published_for(&self, epoch: Epoch, timeout: Duration) -> bool {
         let (frontier, advanced) = &self.advanced;
