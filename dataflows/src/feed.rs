@@ -4,12 +4,10 @@
 //! to produce exact retractions (each user's live events, each user's recent window), so the engine, the
 //! tests and the benchmarks all feed the graph through the same code.
 
-use std::collections::HashMap;
-
-use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use crate::recent::{RecentChange, RecentWindows, WindowChange};
+use crate::sharded::ShardedMap;
 use crate::types::{
     ContextEvent, ContextId, EventTypeId, Interaction, ItemId, Seconds, Transition, UserId, WindowParams,
 };
@@ -100,9 +98,9 @@ pub struct EventFeed {
     typed: RecentWindows<(UserId, EventTypeId)>,
     typed_changes: Vec<WindowChange<(UserId, EventTypeId)>>,
     /// Each user's live events, sorted by [`sequence_key`].
-    live: HashMap<UserId, Vec<Interaction>, FxBuildHasher>,
+    live: ShardedMap<UserId, Vec<Interaction>>,
     /// Each user's live context values, to retract with the user.
-    live_contexts: HashMap<UserId, Vec<ContextEvent>, FxBuildHasher>,
+    live_contexts: ShardedMap<UserId, Vec<ContextEvent>>,
     events: u64,
     max_distance: usize,
 }
@@ -138,8 +136,8 @@ impl EventFeed {
             typed_changes: Vec::new(),
             windows: RecentWindows::new(window),
             cowindows: RecentWindows::new(cooccurrence_window),
-            live: HashMap::default(),
-            live_contexts: HashMap::default(),
+            live: ShardedMap::default(),
+            live_contexts: ShardedMap::default(),
             events: 0,
             max_distance: 0,
         }

@@ -5,12 +5,11 @@
 //! rather than in differential's traces. That trades `reduce`'s generality (partially ordered times,
 //! shared arrangements) for constant-time access to a key's state, which is what live, small epochs need.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::hashable::Hashable;
-use rustc_hash::FxBuildHasher;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -18,6 +17,7 @@ use timely::dataflow::operators::Capability;
 use timely::ExchangeData;
 
 use crate::graph::Coll;
+use crate::sharded::ShardedMap;
 use crate::types::Epoch;
 
 /// Updates held back until their time is complete, each time with the capabilities to emit at it.
@@ -70,7 +70,7 @@ where
     input
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<((K, O), Epoch, isize)>>, _, _, _>(by_key, name, move |_, _| {
-            let mut state: HashMap<K, Folded<V, O>, FxBuildHasher> = HashMap::default();
+            let mut state: ShardedMap<K, Folded<V, O>> = ShardedMap::default();
             let mut pending = Pending::default();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
@@ -158,7 +158,7 @@ where
     input
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<(O, Epoch, isize)>>, _, _, _>(by_key, name, move |_, _| {
-            let mut counts: HashMap<K, isize, FxBuildHasher> = HashMap::default();
+            let mut counts: ShardedMap<K, isize> = ShardedMap::default();
             let mut pending = Pending::default();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {

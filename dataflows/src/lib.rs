@@ -13,6 +13,7 @@
 //!   custom timely operator that maintains top-K neighbours.
 //! - [`keyed`], [`partners`]: timely operators with their own keyed state (the affinity fold, co-occurrence
 //!   and neighbour lists), for what differential's `reduce` and traces made too slow on live epochs.
+//! - [`sharded`]: the hash map keyed state lives in, split so that growing never stalls an epoch.
 //! - [`score`]: the pure arithmetic shared by the graph and the reference model.
 //! - [`reference`]: the same outputs recomputed from scratch with maps and loops; property tests compare.
 //! - [`synthetic`]: seeded Zipf streams for benchmarks.
@@ -32,6 +33,7 @@ pub mod recent;
 pub mod reference;
 pub mod run;
 pub mod score;
+pub mod sharded;
 pub mod snapshot;
 pub mod synthetic;
 pub mod types;

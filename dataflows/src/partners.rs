@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::cocounts::{Counts, MERGE_RATIO};
+use crate::sharded::ShardedMap;
 use crate::types::{ItemId, Neighbour, NeighbourList, UserId};
 
 /// A pair change: `((a, b), diff)`, the number of users whose windows hold both `a` and `b` changes by `diff`.
@@ -29,7 +30,7 @@ pub type PairDelta = ((ItemId, ItemId), isize);
 /// multiplicity is 1, but the arithmetic below is exact for any multiplicities).
 #[derive(Default)]
 pub struct UserWindows {
-    windows: HashMap<UserId, Vec<(ItemId, isize)>, FxBuildHasher>,
+    windows: ShardedMap<UserId, Vec<(ItemId, isize)>>,
 }
 
 impl UserWindows {

@@ -10,10 +10,7 @@
 //! power user's whole history each batch: [`RecentWindows::insert`] emits the window's `+1/-1` changes,
 //! which feed the `recent` input collection of [`crate::graph::build`].
 
-use std::collections::HashMap;
-
-use rustc_hash::FxBuildHasher;
-
+use crate::sharded::ShardedMap;
 use crate::types::{Interaction, RecentEntry, UserId, WindowParams};
 
 /// A change to the `recent` collection.
@@ -27,7 +24,7 @@ pub type WindowChange<K> = ((K, RecentEntry), isize);
 pub struct RecentWindows<K = UserId> {
     params: Option<WindowParams>,
     /// Keyed by dense engine ids, never by request strings, so the fast non-keyed hash is safe here.
-    users: HashMap<K, UserWindow, FxBuildHasher>,
+    users: ShardedMap<K, UserWindow>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -40,7 +37,7 @@ struct UserWindow {
 impl<K: Copy + Ord + std::hash::Hash> RecentWindows<K> {
     /// Empty windows with these parameters.
     pub fn new(params: WindowParams) -> Self {
-        RecentWindows { params: Some(params), users: HashMap::default() }
+        RecentWindows { params: Some(params), users: ShardedMap::default() }
     }
 
     /// The current window of one user, oldest first.
@@ -147,7 +144,7 @@ mod tests {
         let items: Vec<_> = w.window(7).iter().map(|e| (e.item, e.timestamp)).collect();
         assert_eq!(items, vec![(3, 25), (1, 30)]);
         // The emitted changes add up to the window.
-        let mut net: HashMap<_, isize> = HashMap::new();
+        let mut net: std::collections::HashMap<_, isize> = std::collections::HashMap::new();
         for (k, d) in out {
             *net.entry(k).or_default() += d;
         }

@@ -189,10 +189,12 @@ fn run_worker(
         out.cooccurrence.probe_with(&probe);
     });
     let mut open = true;
+    let mut trace = EpochTrace::new(me);
     while open {
         loop {
             match rx.try_recv() {
                 Ok(WorkerMsg::Epoch { epoch, mut changes }) => {
+                    trace.received(epoch, changes.events.len());
                     inputs.feed(&mut changes);
                     inputs.advance_to(epoch + 1);
                 }
@@ -206,7 +208,48 @@ fn run_worker(
         worker.step_or_park(Some(Duration::from_millis(20)));
         let frontier = probe.with_frontier(|f| f.first().copied().unwrap_or(Epoch::MAX));
         shared.set_frontier(me, frontier);
+        trace.published(frontier);
     }
     inputs.close();
     while worker.step_or_park(Some(Duration::from_millis(5))) {}
+}
+
+/// The debug trace of each epoch in one worker (`STREAMREC_LOG=streamrec::engine::workers=debug`): its share
+/// of the events, the time from receiving it to publishing it, and this thread's CPU time meanwhile. Wall
+/// time well above CPU time means the worker waited (for its peer, or for a core); one worker's CPU time well
+/// above the other's means uneven work, which is how a hash map doubling inside an epoch was found.
+struct EpochTrace {
+    worker: usize,
+    enabled: bool,
+    open: std::collections::VecDeque<(Epoch, usize, std::time::Instant, Duration)>,
+}
+
+impl EpochTrace {
+    fn new(worker: usize) -> Self {
+        EpochTrace { worker, enabled: tracing::enabled!(tracing::Level::DEBUG), open: Default::default() }
+    }
+
+    fn received(&mut self, epoch: Epoch, events: usize) {
+        if self.enabled {
+            self.open.push_back((epoch, events, std::time::Instant::now(), thread_cpu_time()));
+        }
+    }
+
+    fn published(&mut self, frontier: Epoch) {
+        while self.open.front().is_some_and(|&(epoch, ..)| epoch < frontier) {
+            let Some((epoch, events, received, cpu)) = self.open.pop_front() else { break };
+            let ms = received.elapsed().as_secs_f64() * 1e3;
+            let cpu_ms = thread_cpu_time().saturating_sub(cpu).as_secs_f64() * 1e3;
+            tracing::debug!(worker = self.worker, epoch, events, ms, cpu_ms, "epoch published");
+        }
+    }
+}
+
+/// CPU time of the calling thread so far (Linux; zero where `/proc/thread-self/schedstat` is missing).
+fn thread_cpu_time() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
 }
