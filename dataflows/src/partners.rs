@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher;
 
-use crate::cocounts::{Counts, MERGE_RATIO};
+use crate::cocounts::{AddScratch, Counts, MERGE_RATIO};
 use crate::sharded::ShardedMap;
 use crate::types::{ItemId, Neighbour, NeighbourList, UserId};
 
@@ -116,8 +116,8 @@ pub struct PartnerLists {
     rebuild_ratio: usize,
     /// The entries a rebuild or refill ranks (reused).
     ranked: Vec<Entry>,
-    /// The buffer a merge of counts writes into (then copied back into the item's counts).
-    scratch: Vec<(ItemId, u32)>,
+    /// What adding to an item's counts works in, and the moves it reports.
+    scratch: AddScratch,
     /// A time's changes `(partner, diff)` grouped by slot, and where each slot's group starts (reused).
     grouped: Vec<(ItemId, isize)>,
     starts: Vec<u32>,
@@ -154,7 +154,7 @@ impl PartnerLists {
             merge_ratio: MERGE_RATIO,
             rebuild_ratio: REBUILD_RATIO,
             ranked: Vec::new(),
-            scratch: Vec::new(),
+            scratch: AddScratch::default(),
             grouped: Vec::new(),
             starts: Vec::new(),
             publish_changes: true,
@@ -206,28 +206,26 @@ impl PartnerLists {
         }
         drop(changes);
         let mut before: Vec<Entry> = Vec::new();
-        let mut moves: Vec<(ItemId, u32, u32)> = Vec::new();
-        let mut run: Vec<(ItemId, isize)> = Vec::new();
-        for slot in 0..self.items.len() {
-            let group = &mut grouped[starts[slot] as usize..starts[slot + 1] as usize];
-            if group.is_empty() {
-                continue;
+        let nonempty: Vec<usize> = (0..self.items.len()).filter(|&s| starts[s] < starts[s + 1]).collect();
+        for (at, &slot) in nonempty.iter().enumerate() {
+            if let Some(&next) = nonempty.get(at + 1) {
+                let partners = &self.items[next];
+                partners.counts.prefetch(grouped[starts[next] as usize..starts[next + 1] as usize].iter().map(|c| c.0));
+                crate::cocounts::prefetch_slice(&partners.top);
             }
-            group.sort_unstable_by_key(|&(b, _)| b);
+            let group = &mut grouped[starts[slot] as usize..starts[slot + 1] as usize];
             let a = self.ids[slot];
             let partners = &mut self.items[slot];
             // First every count of the item, then the ranking, from the old and new counts.
-            moves.clear();
-            run.clear();
-            run.extend(crate::keyed::sum_runs(group));
-            partners.counts.add(&run, &mut moves, &mut self.scratch, self.merge_ratio);
+            partners.counts.add(group, &mut self.scratch, self.merge_ratio);
+            let moves = &self.scratch.moves;
             // Whether the listed top-`k` changed; its entries before the first change, if changes are reported.
             let mut touched = false;
             let keep = self.publish_changes.then_some(self.k);
             // Many moves against few partners: ranking again from the counts is cheaper than moving entries
             // one at a time (see [`REBUILD_RATIO`]).
             let rebuild = moves.len() * self.rebuild_ratio >= partners.counts.partners();
-            for &(b, old, new) in &moves {
+            for &(b, old, new) in moves {
                 if old >= self.min_cocount {
                     counted(((a, b), old as isize), -1);
                 }
