@@ -215,13 +215,15 @@ fn run_worker(
 }
 
 /// The debug trace of each epoch in one worker (`STREAMREC_LOG=streamrec::engine::workers=debug`): its share
-/// of the events, the time from receiving it to publishing it, and this thread's CPU time meanwhile. Wall
-/// time well above CPU time means the worker waited (for its peer, or for a core); one worker's CPU time well
-/// above the other's means uneven work, which is how a hash map doubling inside an epoch was found.
+/// of the events, the time from receiving it to publishing it, and how this thread spent that time: on a
+/// core (`cpu_ms`), ready but waiting for a core (`runnable_ms`: other threads had both), or neither (the
+/// rest: waiting for its peer or for input). One worker's CPU time well above the other's means uneven
+/// work, which is how a hash map doubling inside an epoch was found.
 struct EpochTrace {
     worker: usize,
     enabled: bool,
-    open: std::collections::VecDeque<(Epoch, usize, std::time::Instant, Duration)>,
+    /// Epochs received and not yet published, with when they arrived and the thread's times then.
+    open: std::collections::VecDeque<(Epoch, usize, std::time::Instant, ThreadTimes)>,
 }
 
 impl EpochTrace {
@@ -231,25 +233,34 @@ impl EpochTrace {
 
     fn received(&mut self, epoch: Epoch, events: usize) {
         if self.enabled {
-            self.open.push_back((epoch, events, std::time::Instant::now(), thread_cpu_time()));
+            self.open.push_back((epoch, events, std::time::Instant::now(), ThreadTimes::now()));
         }
     }
 
     fn published(&mut self, frontier: Epoch) {
         while self.open.front().is_some_and(|&(epoch, ..)| epoch < frontier) {
-            let Some((epoch, events, received, cpu)) = self.open.pop_front() else { break };
+            let Some((epoch, events, received, then)) = self.open.pop_front() else { break };
+            let now = ThreadTimes::now();
             let ms = received.elapsed().as_secs_f64() * 1e3;
-            let cpu_ms = thread_cpu_time().saturating_sub(cpu).as_secs_f64() * 1e3;
-            tracing::debug!(worker = self.worker, epoch, events, ms, cpu_ms, "epoch published");
+            let cpu_ms = now.on_cpu.saturating_sub(then.on_cpu).as_secs_f64() * 1e3;
+            let runnable_ms = now.runnable.saturating_sub(then.runnable).as_secs_f64() * 1e3;
+            tracing::debug!(worker = self.worker, epoch, events, ms, cpu_ms, runnable_ms, "epoch published");
         }
     }
 }
 
-/// CPU time of the calling thread so far (Linux; zero where `/proc/thread-self/schedstat` is missing).
-fn thread_cpu_time() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .map(Duration::from_nanos)
-        .unwrap_or_default()
+/// The calling thread's time on a core and ready to run but waiting for one, so far (Linux scheduler
+/// statistics; zero where `/proc/thread-self/schedstat` is missing).
+#[derive(Clone, Copy, Default)]
+struct ThreadTimes {
+    on_cpu: Duration,
+    runnable: Duration,
+}
+
+impl ThreadTimes {
+    fn now() -> Self {
+        let Ok(stat) = std::fs::read_to_string("/proc/thread-self/schedstat") else { return Self::default() };
+        let mut fields = stat.split_whitespace().map(|f| Duration::from_nanos(f.parse().unwrap_or(0)));
+        ThreadTimes { on_cpu: fields.next().unwrap_or_default(), runnable: fields.next().unwrap_or_default() }
+    }
 }
