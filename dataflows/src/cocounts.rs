@@ -3,9 +3,9 @@
 //! Most items co-occur with a few partners: a vector of `(partner, count)` sorted by partner is compact and
 //! its changes are binary searches or one merge. Popular items co-occur with a large share of the catalogue
 //! (on a steady live stream, nearly every item with nearly every other); for them a row indexed by the
-//! partner's id is smaller (4 bytes per item in the catalogue against 8 per partner) and a change is one
-//! indexed add: no search, and no pass over the row to apply a time's changes, which for a merge meant
-//! reading and writing the whole row of every item in every epoch.
+//! partner's id (4 bytes per item in the catalogue against 8 per partner) is at most twice the size, and a
+//! change is one indexed add: no search, and no pass over the row to apply a time's changes, which for a
+//! merge meant reading and writing the whole row of every item in every epoch.
 
 use crate::types::ItemId;
 
@@ -125,13 +125,16 @@ impl Counts {
         self.reshape();
     }
 
-    /// Dense once the partners fill half the id range they span (then the row is no larger than the
-    /// pairs), sparse again below an eighth (the gap keeps an item from switching back and forth).
+    /// Dense once the partners fill a quarter of the id range they span (then the row is at most twice the
+    /// size of the pairs), sparse again below a sixteenth (the gap keeps an item from switching back and
+    /// forth). At half, as first chosen, items of middling popularity (partners among the popular items
+    /// and a few far up the id range) stayed sparse and merged thousands of entries per epoch: a quarter
+    /// was 1.17x the live-shaped graph's throughput, an eighth only 1.02x more.
     fn reshape(&mut self) {
         match self {
             Counts::Sparse(counts) if counts.len() >= DENSE_MIN_PARTNERS => {
                 let span = counts.last().map_or(0, |&(b, _)| b as usize + 1);
-                if counts.len() * 2 >= span {
+                if counts.len() * 4 >= span {
                     let mut row = vec![0; span];
                     for &(b, c) in counts.iter() {
                         row[b as usize] = c;
@@ -139,7 +142,7 @@ impl Counts {
                     *self = Counts::Dense { row, partners: counts.len() };
                 }
             }
-            Counts::Dense { row, partners } if *partners * 8 < row.len() || *partners < DENSE_MIN_PARTNERS / 2 => {
+            Counts::Dense { row, partners } if *partners * 16 < row.len() || *partners < DENSE_MIN_PARTNERS / 2 => {
                 let counts = row.iter().enumerate().filter(|(_, &c)| c > 0).map(|(b, &c)| (b as ItemId, c)).collect();
                 *self = Counts::Sparse(counts);
             }
@@ -181,10 +184,13 @@ pub fn prefetch_slice<T>(values: &[T]) {
 /// Why a sorted vector and not a hash map: the counts of all pairs are far larger than the caches, so
 /// every hash probe was a cache miss (most of this operator's time). A hot item gets thousands of changes
 /// per epoch, which one sequential merge applies far faster; an item with few changes against many
-/// partners is binary-searched instead. Where the two cost the same: a merge streams the vector
-/// (prefetched, about 2 ns per entry), a binary search of a cold vector misses the cache at most levels
-/// (about `log2(n) − 3` misses of about 80 ns), so a merge wins from about one change per `MERGE_RATIO`
-/// entries.
+/// partners is binary-searched instead. Where the two cost the same: a merge streams the vector (about
+/// 2 ns per entry, read and written), a binary search costs `log2(n)` dependent loads. [`PartnerLists`]
+/// prefetches each item's vector before it applies the item's changes, so those loads mostly hit the
+/// cache and a merge wins only from about one change per [`MERGE_RATIO`] entries (measured: 512 when
+/// vectors were cold; with the prefetch, 16 and 64 tie and both beat 512 by about 5%).
+///
+/// [`PartnerLists`]: crate::partners::PartnerLists
 fn add_sparse(
     counts: &mut Vec<(ItemId, u32)>,
     run: &[(ItemId, isize)],
@@ -233,7 +239,7 @@ fn add_sparse(
 
 /// Partners per change above which [`Counts::add`] binary-searches a sparse vector instead of merging
 /// into it (see there).
-pub const MERGE_RATIO: usize = 512;
+pub const MERGE_RATIO: usize = 64;
 
 fn add_count(old: u32, diff: isize) -> u32 {
     u32::try_from(old as isize + diff).expect("co-counts stay between 0 and 2^32")

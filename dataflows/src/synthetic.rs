@@ -9,9 +9,19 @@ use crate::types::Interaction;
 /// is the most active user and the most popular item), two event types, and timestamps spread evenly over
 /// 30 days; the same seed gives the same stream.
 pub fn zipf_stream(events: u64, users: u64, items: u64, exponent: f64, seed: u64) -> Vec<Interaction> {
+    zipf_stream_of(events, (users, exponent), (items, exponent), seed)
+}
+
+/// The same with the users' and the items' own `(count, Zipf exponent)` (exponent 0: uniform).
+pub fn zipf_stream_of(
+    events: u64,
+    (users, user_exponent): (u64, f64),
+    (items, item_exponent): (u64, f64),
+    seed: u64,
+) -> Vec<Interaction> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let user_dist = Zipf::new(users.max(1), exponent).expect("valid Zipf parameters");
-    let item_dist = Zipf::new(items.max(1), exponent).expect("valid Zipf parameters");
+    let user_dist = Zipf::new(users.max(1), user_exponent).expect("valid Zipf parameters");
+    let item_dist = Zipf::new(items.max(1), item_exponent).expect("valid Zipf parameters");
     (0..events)
         .map(|i| Interaction {
             user: user_dist.sample(&mut rng) as u32 - 1,

@@ -59,6 +59,10 @@ pub struct StreamArgs {
     /// Zipf exponent of both.
     #[arg(long, default_value_t = 1.0)]
     pub exponent: f64,
+    /// Zipf exponent of items' popularity, if not `--exponent` (`--exponent 0 --item-exponent 0.67` is close
+    /// to `bench http`'s load: uniform users, popularity falling as rank^-2/3).
+    #[arg(long)]
+    pub item_exponent: Option<f64>,
     /// Timely workers.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -99,7 +103,7 @@ struct ChildResult {
     generate_seconds: f64,
 }
 
-pub use dataflows::synthetic::zipf_stream;
+pub use dataflows::synthetic::{zipf_stream, zipf_stream_of};
 
 /// The engine's params, with the outputs it serves from, at the stream's window and list sizes.
 fn stream_params(s: &StreamArgs) -> Params {
@@ -140,7 +144,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 fn dataflows_child(model: Model, s: &StreamArgs) -> ChildResult {
     let generated = Instant::now();
-    let mut events = zipf_stream(s.events + s.warmup, s.users, s.items, s.exponent, 7);
+    let item_exponent = s.item_exponent.unwrap_or(s.exponent);
+    let mut events = zipf_stream_of(s.events + s.warmup, (s.users, s.exponent), (s.items, item_exponent), 7);
     let timed = events.split_off(s.warmup as usize);
     let warmup = std::mem::replace(&mut events, timed);
     let generate_seconds = generated.elapsed().as_secs_f64();
@@ -197,6 +202,7 @@ fn bench_dataflows(s: StreamArgs) -> anyhow::Result<()> {
                 &s.epoch.to_string(),
             ])
             .args(["--window", &s.window.to_string(), "--neighbours", &s.neighbours.to_string()])
+            .args(s.item_exponent.map(|e| format!("--item-exponent={e}")))
             .output()
             .context("running the benchmark child")?;
         if !out.status.success() {
@@ -239,6 +245,10 @@ pub struct HttpArgs {
     /// connection outstanding).
     #[arg(long, default_value_t = 8)]
     pub ingest_clients: usize,
+    /// Concurrent freshness probes (each posts one event and then asks for its user's recommendations): more
+    /// probes, more samples in the phase, so its p99 is a percentile rather than the slowest sample.
+    #[arg(long, default_value_t = 4)]
+    pub probes: usize,
     /// Query concurrencies to measure (during ingest).
     #[arg(long, value_delimiter = ',', default_value = "16,64")]
     pub query_clients: Vec<usize>,
@@ -471,34 +481,52 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
     );
 
     // Phase 2: freshness during ingest: a new user's single event must be excluded (seen) from the answer.
-    let mut fresh = Histogram::<u64>::new(3)?;
-    let mut stale = 0;
+    let fresh = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new(3)?));
+    let stale = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + phase;
-    let mut k = 0u64;
-    while Instant::now() < deadline {
-        k += 1;
-        let user = format!("fresh-{k}");
-        let item = format!("i{}", k % 50);
-        let body = serde_json::json!({ "events": [{ "userId": user, "itemId": item, "eventType": "view", "timestamp": load.live_from }] });
-        let resp = client.post(format!("{base}/v1/events")).json(&body).send().await?;
-        if !resp.status().is_success() {
-            bail!("POST /v1/events: {}", resp.status());
-        }
-        let acked_at = Instant::now();
-        let answer: serde_json::Value =
-            client.get(format!("{base}/v1/recommendations?userId={user}&numResults=10")).send().await?.json().await?;
-        fresh.record(acked_at.elapsed().as_micros() as u64)?;
-        let list = answer["itemList"].as_array().cloned().unwrap_or_default();
-        let reflects = !list.is_empty()
-            && list.iter().all(|i| i["itemId"] != item.as_str())
-            && list.iter().any(|i| i["reason"]["kind"] == "becauseOf");
-        if !reflects {
-            stale += 1;
-        }
+    let mut probes = Vec::new();
+    for p in 0..args.probes.max(1) {
+        let (client, base, fresh, stale, live_from) =
+            (client.clone(), base.clone(), fresh.clone(), stale.clone(), load.live_from);
+        probes.push(tokio::spawn(async move {
+            let mut k = 0u64;
+            while Instant::now() < deadline {
+                k += 1;
+                let user = format!("fresh-{p}-{k}");
+                let item = format!("i{}", k % 50);
+                let body = serde_json::json!({ "events": [{ "userId": user, "itemId": item, "eventType": "view", "timestamp": live_from }] });
+                let resp = client.post(format!("{base}/v1/events")).json(&body).send().await?;
+                if !resp.status().is_success() {
+                    bail!("POST /v1/events: {}", resp.status());
+                }
+                let acked_at = Instant::now();
+                let answer: serde_json::Value = client
+                    .get(format!("{base}/v1/recommendations?userId={user}&numResults=10"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                fresh.lock().unwrap().record(acked_at.elapsed().as_micros() as u64)?;
+                let list = answer["itemList"].as_array().cloned().unwrap_or_default();
+                let reflects = !list.is_empty()
+                    && list.iter().all(|i| i["itemId"] != item.as_str())
+                    && list.iter().any(|i| i["reason"]["kind"] == "becauseOf");
+                if !reflects {
+                    stale.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for probe in probes {
+        probe.await??;
     }
     println!(
-        "freshness (ack → answer reflecting it), during ingest: {}; answers not reflecting the event: {stale}",
-        quantiles(&fresh)
+        "freshness (ack → answer reflecting it), during ingest, {} concurrent probes: {}; answers not reflecting \
+         the event: {}",
+        args.probes.max(1),
+        quantiles(&fresh.lock().unwrap()),
+        stale.load(Ordering::Relaxed)
     );
 
     // Phase 3: query latency at each concurrency during ingest.
