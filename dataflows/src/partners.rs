@@ -208,6 +208,8 @@ impl PartnerLists {
         let mut before: Vec<Entry> = Vec::new();
         let nonempty: Vec<usize> = (0..self.items.len()).filter(|&s| starts[s] < starts[s + 1]).collect();
         for (at, &slot) in nonempty.iter().enumerate() {
+            // The next item's counts and ranking are fetched while this one is applied: nearly every access to
+            // them is otherwise a cache miss (see [`crate::cocounts::prefetch`]).
             if let Some(&next) = nonempty.get(at + 1) {
                 let partners = &self.items[next];
                 partners.counts.prefetch(grouped[starts[next] as usize..starts[next + 1] as usize].iter().map(|c| c.0));
