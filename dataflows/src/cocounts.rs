@@ -53,6 +53,22 @@ impl Counts {
         }
     }
 
+    /// Calls `f` with every partner and its count, for non-zero counts, ascending by partner: a plain loop
+    /// per form, for the passes over all counts (ranking again), where [`Counts::iter`]'s chained iterator
+    /// cost more than the work.
+    pub fn for_each(&self, mut f: impl FnMut(ItemId, u32)) {
+        match self {
+            Counts::Sparse(counts) => counts.iter().for_each(|&(b, c)| f(b, c)),
+            Counts::Dense { row, .. } => {
+                for (b, &c) in row.iter().enumerate() {
+                    if c > 0 {
+                        f(b as ItemId, c);
+                    }
+                }
+            }
+        }
+    }
+
     /// Every `(partner, count)` with a non-zero count, ascending by partner.
     pub fn iter(&self) -> impl Iterator<Item = (ItemId, u32)> + '_ {
         let (sparse, dense): (&[(ItemId, u32)], &[u32]) = match self {

@@ -428,6 +428,60 @@ fn events_body(rng: &mut impl Rng, load: &Load, ts: &mut i64, n: usize) -> Strin
     body
 }
 
+/// Runs `probes` concurrent loops until `deadline`, each posting one event for a new user and then asking
+/// for that user's recommendations; returns the times from acknowledgement to an answer, and how many
+/// answers did not reflect the event (it must be excluded as seen, and explain the others).
+async fn probe_freshness(
+    client: &reqwest::Client,
+    base: &str,
+    event_time: i64,
+    probes: usize,
+    deadline: Instant,
+) -> anyhow::Result<(Histogram<u64>, u64)> {
+    static ROUND: AtomicU64 = AtomicU64::new(0);
+    let round = ROUND.fetch_add(1, Ordering::Relaxed);
+    let fresh = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new(3)?));
+    let stale = Arc::new(AtomicU64::new(0));
+    let mut loops = Vec::new();
+    for p in 0..probes.max(1) {
+        let (client, base, fresh, stale) = (client.clone(), base.to_string(), fresh.clone(), stale.clone());
+        loops.push(tokio::spawn(async move {
+            let mut k = 0u64;
+            while Instant::now() < deadline {
+                k += 1;
+                let user = format!("fresh-{round}-{p}-{k}");
+                let item = format!("i{}", k % 50);
+                let body = serde_json::json!({ "events": [{ "userId": user, "itemId": item, "eventType": "view", "timestamp": event_time }] });
+                let resp = client.post(format!("{base}/v1/events")).json(&body).send().await?;
+                if !resp.status().is_success() {
+                    bail!("POST /v1/events: {}", resp.status());
+                }
+                let acked_at = Instant::now();
+                let answer: serde_json::Value = client
+                    .get(format!("{base}/v1/recommendations?userId={user}&numResults=10"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                fresh.lock().unwrap().record(acked_at.elapsed().as_micros() as u64)?;
+                let list = answer["itemList"].as_array().cloned().unwrap_or_default();
+                let reflects = !list.is_empty()
+                    && list.iter().all(|i| i["itemId"] != item.as_str())
+                    && list.iter().any(|i| i["reason"]["kind"] == "becauseOf");
+                if !reflects {
+                    stale.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for probe in loops {
+        probe.await??;
+    }
+    let fresh = fresh.lock().unwrap().clone();
+    Ok((fresh, stale.load(Ordering::Relaxed)))
+}
+
 fn quantiles(h: &Histogram<u64>) -> String {
     format!(
         "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
@@ -481,52 +535,12 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
     );
 
     // Phase 2: freshness during ingest: a new user's single event must be excluded (seen) from the answer.
-    let fresh = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new(3)?));
-    let stale = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + phase;
-    let mut probes = Vec::new();
-    for p in 0..args.probes.max(1) {
-        let (client, base, fresh, stale, live_from) =
-            (client.clone(), base.clone(), fresh.clone(), stale.clone(), load.live_from);
-        probes.push(tokio::spawn(async move {
-            let mut k = 0u64;
-            while Instant::now() < deadline {
-                k += 1;
-                let user = format!("fresh-{p}-{k}");
-                let item = format!("i{}", k % 50);
-                let body = serde_json::json!({ "events": [{ "userId": user, "itemId": item, "eventType": "view", "timestamp": live_from }] });
-                let resp = client.post(format!("{base}/v1/events")).json(&body).send().await?;
-                if !resp.status().is_success() {
-                    bail!("POST /v1/events: {}", resp.status());
-                }
-                let acked_at = Instant::now();
-                let answer: serde_json::Value = client
-                    .get(format!("{base}/v1/recommendations?userId={user}&numResults=10"))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                fresh.lock().unwrap().record(acked_at.elapsed().as_micros() as u64)?;
-                let list = answer["itemList"].as_array().cloned().unwrap_or_default();
-                let reflects = !list.is_empty()
-                    && list.iter().all(|i| i["itemId"] != item.as_str())
-                    && list.iter().any(|i| i["reason"]["kind"] == "becauseOf");
-                if !reflects {
-                    stale.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for probe in probes {
-        probe.await??;
-    }
+    let (fresh, stale) = probe_freshness(&client, &base, load.live_from, args.probes, Instant::now() + phase).await?;
     println!(
         "freshness (ack → answer reflecting it), during ingest, {} concurrent probes: {}; answers not reflecting \
-         the event: {}",
+         the event: {stale}",
         args.probes.max(1),
-        quantiles(&fresh.lock().unwrap()),
-        stale.load(Ordering::Relaxed)
+        quantiles(&fresh)
     );
 
     // Phase 3: query latency at each concurrency during ingest.
@@ -558,7 +572,9 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
                 }
             }));
         }
-        tokio::time::sleep(phase).await;
+        // Freshness probes alongside: what a user posting an event sees while the queries compete for the cores.
+        let (fresh, stale) = probe_freshness(&client, &base, load.live_from, args.probes, started + phase).await?;
+        tokio::time::sleep_until((started + phase).into()).await;
         qstop.store(true, Ordering::Relaxed);
         for q in queries {
             let _ = q.await;
@@ -566,10 +582,12 @@ async fn http_phases(addr: SocketAddr, args: &HttpArgs, load: Load) -> anyhow::R
         let secs = started.elapsed().as_secs_f64();
         let h = hist.lock().unwrap();
         println!(
-            "{clients} query clients during ingest: {:.0} queries/s, {}; ingest meanwhile {:.0} events/s",
+            "{clients} query clients during ingest: {:.0} queries/s, {}; ingest meanwhile {:.0} events/s; \
+             freshness meanwhile {} ({stale} not reflecting)",
             h.len() as f64 / secs,
             quantiles(&h),
-            (acked.load(Ordering::Relaxed) - before) as f64 / secs
+            (acked.load(Ordering::Relaxed) - before) as f64 / secs,
+            quantiles(&fresh)
         );
     }
     stop.store(true, Ordering::Relaxed);
