@@ -10,6 +10,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use dataflows::{ItemId, RecentEntry, ANY_EVENT_TYPE};
 use serde::Serialize;
 
@@ -124,19 +126,20 @@ fn score_candidates(
     engine: &Engine,
     user: dataflows::UserId,
     query: &UserQuery,
-) -> (HashMap<ItemId, Candidate>, HashSet<ItemId>) {
+) -> (FxHashMap<ItemId, Candidate>, FxHashSet<ItemId>) {
     let index = engine.index();
     let catalog = engine.catalog();
     let window: Vec<RecentEntry> = index.recent(user);
     let hidden = catalog.hidden.clone();
-    let seen: HashSet<ItemId> =
-        if query.exclude_seen { index.affinities(user).into_keys().collect() } else { HashSet::new() };
+    let seen: FxHashSet<ItemId> =
+        if query.exclude_seen { index.affinities(user).into_keys().collect() } else { FxHashSet::default() };
     let type_weights: HashMap<u16, f64> =
         query.event_type_weights.iter().filter_map(|(name, w)| catalog.event_type(name).map(|t| (t, *w))).collect();
     drop(catalog);
     let newest = window.last().map(|e| e.timestamp).unwrap_or(0);
     let half_life = engine.config().params.affinity.half_life_secs.max(1) as f64;
-    let mut scores: HashMap<ItemId, Candidate> = HashMap::new();
+    // Fx, not SipHash: the keys are engine ids, and a query probes these maps thousands of times.
+    let mut scores: FxHashMap<ItemId, Candidate> = FxHashMap::default();
     for (rank, entry) in window.iter().rev().enumerate() {
         let age = (newest - entry.timestamp).max(0) as f64;
         let weight = query.history_decay.powi(rank as i32)
@@ -192,7 +195,7 @@ pub fn normalised_neighbours(engine: &Engine, item: ItemId, k: usize) -> Vec<(It
 
 /// The `n` best-scoring candidates, best first (ties to the lower id), each because of its strongest
 /// contributor.
-fn best_candidates(engine: &Engine, scores: HashMap<ItemId, Candidate>, n: usize) -> Vec<Recommended> {
+fn best_candidates(engine: &Engine, scores: FxHashMap<ItemId, Candidate>, n: usize) -> Vec<Recommended> {
     let mut ranked: Vec<(ItemId, Candidate)> = scores.into_iter().collect();
     ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
     ranked.truncate(n);
@@ -232,7 +235,7 @@ fn with_exploration(
     chosen: Vec<Recommended>,
     count: usize,
     query: &UserQuery,
-    seen: &HashSet<ItemId>,
+    seen: &FxHashSet<ItemId>,
 ) -> Vec<Recommended> {
     let catalog = engine.catalog();
     let index = engine.index();
@@ -329,8 +332,8 @@ pub fn next_items(
     let hidden = catalog.hidden.clone();
     drop(catalog);
     let index = engine.index();
-    let in_session: HashSet<ItemId> = items.iter().copied().collect();
-    let mut scores: HashMap<ItemId, Candidate> = HashMap::new();
+    let in_session: FxHashSet<ItemId> = items.iter().copied().collect();
+    let mut scores: FxHashMap<ItemId, Candidate> = FxHashMap::default();
     for (back, &s) in items.iter().rev().take(query.session_length.max(1)).enumerate() {
         let mut votes: Vec<(ItemId, f64)> = Vec::new();
         let mut total = 0.0;
