@@ -16,6 +16,8 @@ pub struct AddScratch {
     pub moves: Vec<(ItemId, u32, u32)>,
     /// Per partner id, 1 + its index in `moves` while a dense add runs, else 0.
     marks: Vec<u32>,
+    /// A dense add's net change of each partner in `moves`, at the same index.
+    nets: Vec<isize>,
     /// The sparse form's consolidated changes.
     run: Vec<(ItemId, isize)>,
     /// The buffer a sparse merge writes into (then copied back into the item's counts).
@@ -54,7 +56,7 @@ impl Counts {
     }
 
     /// Calls `f` with every partner and its count, for non-zero counts, ascending by partner: a plain loop
-    /// per form, for the passes over all counts (ranking again), where [`Counts::iter`]'s chained iterator
+    /// per form, for the passes over all counts (ranking again), where a chained iterator over both forms
     /// cost more than the work.
     pub fn for_each(&self, mut f: impl FnMut(ItemId, u32)) {
         match self {
@@ -67,16 +69,6 @@ impl Counts {
                 }
             }
         }
-    }
-
-    /// Every `(partner, count)` with a non-zero count, ascending by partner.
-    pub fn iter(&self) -> impl Iterator<Item = (ItemId, u32)> + '_ {
-        let (sparse, dense): (&[(ItemId, u32)], &[u32]) = match self {
-            Counts::Sparse(counts) => (counts, &[]),
-            Counts::Dense { row, .. } => (&[], row),
-        };
-        let dense = dense.iter().enumerate().filter(|(_, &c)| c > 0).map(|(b, &c)| (b as ItemId, c));
-        sparse.iter().copied().chain(dense)
     }
 
     /// Asks the CPU to start loading the counts of `partners` (see [`prefetch`]).
@@ -99,10 +91,11 @@ impl Counts {
     /// `changes` may come in any order and name a partner more than once; their sum per partner must not
     /// take its count below zero (it cannot: a pair loses a user only if it had that user). The sparse form
     /// sorts and sums them and reports moves by ascending partner. The dense form applies them as they come,
-    /// with `marks` (scratch, all zero between calls) noting which partners it already reported, so the
-    /// moves come in no particular order: sorting every item's changes was a tenth of the graph's time.
+    /// summing each partner's changes at the index `marks` (scratch, all zero between calls) gives it in
+    /// `moves`, so the moves come in no particular order: sorting every item's changes was a tenth of the
+    /// graph's time.
     pub fn add(&mut self, changes: &mut [(ItemId, isize)], scratch: &mut AddScratch, merge_ratio: usize) {
-        let AddScratch { moves, marks, run, merged } = scratch;
+        let AddScratch { moves, marks, nets, run, merged } = scratch;
         moves.clear();
         match self {
             Counts::Sparse(counts) => {
@@ -120,19 +113,20 @@ impl Counts {
                         marks.resize(last + 1, 0);
                     }
                 }
+                nets.clear();
                 for &(b, diff) in changes.iter() {
                     let at = b as usize;
                     if marks[at] == 0 {
                         moves.push((b, row[at], 0));
+                        nets.push(0);
                         marks[at] = moves.len() as u32;
                     }
-                    // Modular while the changes of one pair come in any order; exact once they are all in.
-                    row[at] = (i64::from(row[at]) + diff as i64) as u32;
+                    nets[marks[at] as usize - 1] += diff;
                 }
-                for (b, before, after) in moves.iter_mut() {
+                for ((b, before, after), &net) in moves.iter_mut().zip(nets.iter()) {
                     marks[*b as usize] = 0;
-                    *after = row[*b as usize];
-                    assert!(i64::from(*after) < i64::from(u32::MAX), "co-counts stay between 0 and 2^32");
+                    *after = add_count(*before, net);
+                    row[*b as usize] = *after;
                     *partners = *partners + usize::from(*after > 0) - usize::from(*before > 0);
                 }
                 moves.retain(|&(_, before, after)| before != after);
@@ -159,7 +153,8 @@ impl Counts {
                 }
             }
             Counts::Dense { row, partners } if *partners * 16 < row.len() || *partners < DENSE_MIN_PARTNERS / 2 => {
-                let counts = row.iter().enumerate().filter(|(_, &c)| c > 0).map(|(b, &c)| (b as ItemId, c)).collect();
+                let mut counts = Vec::with_capacity(*partners);
+                self.for_each(|b, c| counts.push((b, c)));
                 *self = Counts::Sparse(counts);
             }
             _ => {}
@@ -338,7 +333,9 @@ mod tests {
         let mut moves = scratch.moves.clone();
         moves.sort_unstable();
         assert_eq!(moves, expected_moves);
-        assert_eq!(counts.iter().collect::<Vec<_>>(), model.iter().map(|(&b, &c)| (b, c)).collect::<Vec<_>>());
+        let mut listed = Vec::new();
+        counts.for_each(|b, c| listed.push((b, c)));
+        assert_eq!(listed, model.iter().map(|(&b, &c)| (b, c)).collect::<Vec<_>>());
         assert_eq!(counts.partners(), model.len());
     }
 

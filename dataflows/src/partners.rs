@@ -181,9 +181,9 @@ impl PartnerLists {
         mut listed: impl FnMut((ItemId, Neighbour), isize),
         mut relisted: impl FnMut(ItemId, NeighbourList),
     ) {
-        // Group the changes by item with a counting sort on the items' dense slots, then sort each item's
-        // changes by partner: small sorts that stay in cache, instead of one sort of the whole time's changes
-        // (the biggest cost left here once counting itself was cheap).
+        // Group the changes by item with a counting sort on the items' dense slots; each item's group is then
+        // applied by `Counts::add` (sorted there only for sparse counts): small, cache-resident work instead
+        // of one sort of the whole time's changes (the biggest cost left here once counting itself was cheap).
         let mut grouped = std::mem::take(&mut self.grouped);
         let mut starts = std::mem::take(&mut self.starts);
         grouped.clear();

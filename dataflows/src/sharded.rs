@@ -18,6 +18,7 @@ const SHARDS: usize = 256;
 ///
 /// Keys are hashed with FxHash, as everywhere else in the graph: they are ids the engine assigned, never
 /// strings from requests.
+#[derive(Clone)]
 pub struct ShardedMap<K, V> {
     shards: Box<[HashMap<K, V, FxBuildHasher>]>,
 }
@@ -67,12 +68,6 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     /// Removes and yields every entry.
     pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + '_ {
         self.shards.iter_mut().flat_map(HashMap::drain)
-    }
-}
-
-impl<K: Clone, V: Clone> Clone for ShardedMap<K, V> {
-    fn clone(&self) -> Self {
-        ShardedMap { shards: self.shards.clone() }
     }
 }
 

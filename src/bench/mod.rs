@@ -103,7 +103,8 @@ struct ChildResult {
     generate_seconds: f64,
 }
 
-pub use dataflows::synthetic::{zipf_stream, zipf_stream_of};
+pub use dataflows::synthetic::zipf_stream;
+use dataflows::synthetic::zipf_stream_of;
 
 /// The engine's params, with the outputs it serves from, at the stream's window and list sizes.
 fn stream_params(s: &StreamArgs) -> Params {
